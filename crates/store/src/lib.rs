@@ -1,0 +1,124 @@
+//! Fiber Link's Postgres storage: the migrations and one module per aggregate. The only crate
+//! that speaks SQL.
+//!
+//! Every money movement is one database transaction holding the state change and its ledger
+//! entries; the schema itself refuses unbalanced transactions, negative author balances and
+//! edits to the ledger (see `migrations/`).
+
+pub mod apps;
+pub mod nonces;
+pub mod tips;
+
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use sqlx::Error as SqlError;
+
+/// Errors of the store. `Conflict` and `NotFound` are outcomes a caller acts on; `Db` is a
+/// failure of the database itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The embedded migrations, in order. Adding one: a new file in `migrations/` and a line here.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "tips and ledger",
+    include_str!("../migrations/0001_tips_and_ledger.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded;
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(
+        self,
+    ) -> futures_core::future::BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async move {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(v, d, sql)| {
+                    Migration::new(
+                        *v,
+                        Cow::Borrowed(*d),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// The database: a connection pool and every query the service makes.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects with a pool of at most `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        let opts = PgConnectOptions::from_str(url)?.application_name("fiber-link");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Ok(Store { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies every migration not yet applied (under Postgres' advisory lock, so several
+    /// processes may start at once).
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = Migrator::new(Embedded).await?;
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// True when every embedded migration has been applied (readiness).
+    pub async fn is_migrated(&self) -> Result<bool> {
+        let applied: Option<i64> = sqlx::query_scalar(
+            "SELECT max(version) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .or_else(|e| match e {
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(None),
+            e => Err(e),
+        })?;
+        let latest = MIGRATIONS.last().map(|m| m.0);
+        Ok(applied.is_some() && applied == latest)
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// True when the error is Postgres' unique violation (23505).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}

@@ -1,0 +1,610 @@
+//! Tips: creation with its intent persisted before the hub is asked, the watcher's claims and
+//! state transitions, and the one credit path.
+
+use crate::{is_unique_violation, Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+use fiber_link_core::{Amount, TipState};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row, Transaction};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A tip about to be created: everything is validated; the payment hash is derived.
+#[derive(Clone, Debug)]
+pub struct NewTip {
+    pub id: Uuid,
+    pub app_id: String,
+    pub post_id: String,
+    pub from_user: String,
+    pub to_user: String,
+    pub asset: String,
+    pub amount: Amount,
+    pub message: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// A digest of the request's parameters; the same idempotency key with another fingerprint
+    /// is refused.
+    pub fingerprint: String,
+    pub payment_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub first_check_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TipRow {
+    pub id: Uuid,
+    pub app_id: String,
+    pub post_id: String,
+    pub from_user: String,
+    pub to_user: String,
+    pub asset: String,
+    pub amount: Amount,
+    pub message: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub request_fingerprint: String,
+    pub payment_hash: String,
+    pub invoice: Option<String>,
+    pub state: TipState,
+    pub hub_status: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub invoice_at: Option<DateTime<Utc>>,
+    pub pending_at: Option<DateTime<Utc>>,
+    pub settled_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+pub enum CreateOutcome {
+    Created(TipRow),
+    /// A tip with this idempotency key existed already (with the same parameters or not: the
+    /// caller compares fingerprints).
+    Existing(TipRow),
+}
+
+/// A tip the watcher claimed for a check.
+#[derive(Clone, Debug)]
+pub struct DueTip {
+    pub id: Uuid,
+    pub app_id: String,
+    pub state: TipState,
+    pub payment_hash: String,
+    pub has_invoice: bool,
+    pub asset: String,
+    pub amount: Amount,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub check_failures: i32,
+    pub late_checks: i32,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TipEvent {
+    pub at: DateTime<Utc>,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub source: String,
+    pub hub_status: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreditOutcome {
+    /// The tip is now SETTLED and the author credited, in this call.
+    Credited,
+    /// It was settled before; nothing moved.
+    AlreadySettled,
+}
+
+/// Per asset, what an author has: credited and available, and on its way (open tips).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserBalance {
+    pub asset: String,
+    pub available: Amount,
+    pub incoming: Amount,
+}
+
+/// A state change the watcher records.
+#[derive(Clone, Debug)]
+pub struct Transition<'a> {
+    pub from: &'a [TipState],
+    pub to: TipState,
+    pub source: &'a str,
+    pub hub_status: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub next_check_at: Option<DateTime<Utc>>,
+}
+
+const TIP_COLUMNS: &str = "t.id, t.app_id, t.post_id, fu.external_id AS from_user,
+    tu.external_id AS to_user, t.asset, t.amount::text AS amount, t.message, t.idempotency_key,
+    t.request_fingerprint, t.payment_hash, t.invoice, t.state, t.hub_status, t.created_at,
+    t.expires_at, t.updated_at, t.invoice_at, t.pending_at, t.settled_at, t.ended_at";
+
+const TIP_FROM: &str = "FROM tip_intents t
+    JOIN users fu ON fu.id = t.from_user_id
+    JOIN users tu ON tu.id = t.to_user_id";
+
+pub(crate) fn parse_amount(s: &str) -> Result<Amount> {
+    s.parse::<u128>()
+        .map(Amount::from_base_units)
+        .map_err(|_| StoreError::Corrupt(format!("amount {s:?} is not a u128")))
+}
+
+fn parse_state(s: &str) -> Result<TipState> {
+    s.parse().map_err(StoreError::Corrupt)
+}
+
+fn tip_from_row(r: &PgRow) -> Result<TipRow> {
+    Ok(TipRow {
+        id: r.try_get("id")?,
+        app_id: r.try_get("app_id")?,
+        post_id: r.try_get("post_id")?,
+        from_user: r.try_get("from_user")?,
+        to_user: r.try_get("to_user")?,
+        asset: r.try_get("asset")?,
+        amount: parse_amount(r.try_get("amount")?)?,
+        message: r.try_get("message")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        request_fingerprint: r.try_get("request_fingerprint")?,
+        payment_hash: r.try_get("payment_hash")?,
+        invoice: r.try_get("invoice")?,
+        state: parse_state(r.try_get("state")?)?,
+        hub_status: r.try_get("hub_status")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        updated_at: r.try_get("updated_at")?,
+        invoice_at: r.try_get("invoice_at")?,
+        pending_at: r.try_get("pending_at")?,
+        settled_at: r.try_get("settled_at")?,
+        ended_at: r.try_get("ended_at")?,
+    })
+}
+
+/// The ids of a community's users, created on first sight. Returns them in the order asked.
+async fn user_ids(
+    tx: &mut Transaction<'_, Postgres>,
+    app_id: &str,
+    external: &[&str],
+) -> Result<Vec<i64>> {
+    for _ in 0..3 {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "WITH wanted AS (SELECT unnest($2::text[]) AS external_id),
+                  ins AS (INSERT INTO users (app_id, external_id)
+                          SELECT $1, external_id FROM wanted
+                          ON CONFLICT (app_id, external_id) DO NOTHING
+                          RETURNING id, external_id)
+             SELECT id, external_id FROM ins
+             UNION ALL
+             SELECT u.id, u.external_id FROM users u JOIN wanted w USING (external_id)
+              WHERE u.app_id = $1",
+        )
+        .bind(app_id)
+        .bind(external)
+        .fetch_all(&mut **tx)
+        .await?;
+        let found: Option<Vec<i64>> = external
+            .iter()
+            .map(|e| rows.iter().find(|(_, x)| x == e).map(|(id, _)| *id))
+            .collect();
+        if let Some(ids) = found {
+            return Ok(ids);
+        }
+        // Another transaction inserted one of them concurrently and committed after our
+        // snapshot: ask again.
+    }
+    Err(StoreError::Conflict("users could not be resolved".into()))
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'_, Postgres>,
+    tip_id: Uuid,
+    app_id: &str,
+    from: Option<TipState>,
+    to: TipState,
+    source: &str,
+    hub_status: Option<&str>,
+    detail: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tip_events (tip_id, app_id, from_state, to_state, source, hub_status, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tip_id)
+    .bind(app_id)
+    .bind(from.map(|s| s.as_str()))
+    .bind(to.as_str())
+    .bind(source)
+    .bind(hub_status)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Persists a tip (the record of intent) before any hub call. With an idempotency key that
+    /// was used before, returns the existing tip instead.
+    pub async fn create_tip(&self, t: &NewTip) -> Result<CreateOutcome> {
+        if let Some(key) = &t.idempotency_key {
+            if let Some(existing) = self.tip_by_idempotency_key(&t.app_id, key).await? {
+                return Ok(CreateOutcome::Existing(existing));
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        let ids = user_ids(&mut tx, &t.app_id, &[&t.from_user, &t.to_user]).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO tip_intents (id, app_id, post_id, from_user_id, to_user_id, asset, amount,
+                 message, idempotency_key, request_fingerprint, payment_hash, state, expires_at,
+                 next_check_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10, $11, 'UNPAID', $12, $13)",
+        )
+        .bind(t.id)
+        .bind(&t.app_id)
+        .bind(&t.post_id)
+        .bind(ids[0])
+        .bind(ids[1])
+        .bind(&t.asset)
+        .bind(t.amount.to_string())
+        .bind(&t.message)
+        .bind(&t.idempotency_key)
+        .bind(&t.fingerprint)
+        .bind(&t.payment_hash)
+        .bind(t.expires_at)
+        .bind(t.first_check_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) && t.idempotency_key.is_some() => {
+                // A concurrent request with the same key won the race.
+                drop(tx);
+                let key = t.idempotency_key.as_deref().unwrap_or_default();
+                return match self.tip_by_idempotency_key(&t.app_id, key).await? {
+                    Some(existing) => Ok(CreateOutcome::Existing(existing)),
+                    None => Err(StoreError::Db(e)),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        }
+        insert_event(&mut tx, t.id, &t.app_id, None, TipState::Unpaid, "api", None, Some("created"))
+            .await?;
+        tx.commit().await?;
+        let row = self.tip(&t.app_id, t.id).await?.ok_or(StoreError::NotFound)?;
+        Ok(CreateOutcome::Created(row))
+    }
+
+    async fn tip_by_idempotency_key(&self, app_id: &str, key: &str) -> Result<Option<TipRow>> {
+        let sql = format!("SELECT {TIP_COLUMNS} {TIP_FROM} WHERE t.app_id = $1 AND t.idempotency_key = $2");
+        let row = sqlx::query(&sql).bind(app_id).bind(key).fetch_optional(&self.pool).await?;
+        row.as_ref().map(tip_from_row).transpose()
+    }
+
+    /// A tip of this app; `None` for an unknown id or another app's tip.
+    pub async fn tip(&self, app_id: &str, id: Uuid) -> Result<Option<TipRow>> {
+        let sql = format!("SELECT {TIP_COLUMNS} {TIP_FROM} WHERE t.id = $1 AND t.app_id = $2");
+        let row = sqlx::query(&sql).bind(id).bind(app_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(tip_from_row).transpose()
+    }
+
+    /// A tip by id alone, for the operator's tools and the watcher (never for an API caller).
+    pub async fn tip_any_app(&self, id: Uuid) -> Result<Option<TipRow>> {
+        let sql = format!("SELECT {TIP_COLUMNS} {TIP_FROM} WHERE t.id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(tip_from_row).transpose()
+    }
+
+    pub async fn tip_events(&self, app_id: &str, id: Uuid) -> Result<Vec<TipEvent>> {
+        let rows = sqlx::query(
+            "SELECT at, from_state, to_state, source, hub_status, detail FROM tip_events
+              WHERE tip_id = $1 AND app_id = $2 ORDER BY id",
+        )
+        .bind(id)
+        .bind(app_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TipEvent {
+                    at: r.try_get("at")?,
+                    from_state: r.try_get("from_state")?,
+                    to_state: r.try_get("to_state")?,
+                    source: r.try_get("source")?,
+                    hub_status: r.try_get("hub_status")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores the invoice the hub issued for a tip (once). Returns false if it had one already.
+    pub async fn attach_invoice(&self, app_id: &str, id: Uuid, invoice: &str, source: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE tip_intents SET invoice = $3, invoice_at = now(), updated_at = now()
+              WHERE id = $1 AND app_id = $2 AND invoice IS NULL",
+        )
+        .bind(id)
+        .bind(app_id)
+        .bind(invoice)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO tip_events (tip_id, app_id, from_state, to_state, source, detail)
+             SELECT id, app_id, state, state, $3, 'invoice issued' FROM tip_intents
+              WHERE id = $1 AND app_id = $2",
+        )
+        .bind(id)
+        .bind(app_id)
+        .bind(source)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Someone is watching this tip: have the watcher check it by `at` (no write if it will
+    /// already).
+    pub async fn watch_tip(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE tip_intents SET next_check_at = $2
+              WHERE id = $1 AND state IN ('UNPAID','PENDING') AND next_check_at > $2",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` tips whose check is due, for `lease` (any number of workers may call
+    /// this at once: `SKIP LOCKED` hands each due tip to one of them; a worker that dies lets the
+    /// lease run out and another takes the tip).
+    pub async fn claim_due_tips(&self, limit: i64, lease: Duration) -> Result<Vec<DueTip>> {
+        let rows = sqlx::query(
+            "UPDATE tip_intents t
+                SET next_check_at = now() + make_interval(secs => $2)
+               FROM (SELECT id FROM tip_intents
+                      WHERE next_check_at <= now()
+                      ORDER BY next_check_at
+                      LIMIT $1
+                      FOR UPDATE SKIP LOCKED) due
+              WHERE t.id = due.id
+             RETURNING t.id, t.app_id, t.state, t.payment_hash, t.invoice IS NOT NULL AS has_invoice,
+                       t.asset, t.amount::text AS amount, t.created_at, t.expires_at,
+                       t.check_failures, t.late_checks",
+        )
+        .bind(limit)
+        .bind(lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueTip {
+                    id: r.try_get("id")?,
+                    app_id: r.try_get("app_id")?,
+                    state: parse_state(r.try_get("state")?)?,
+                    payment_hash: r.try_get("payment_hash")?,
+                    has_invoice: r.try_get("has_invoice")?,
+                    asset: r.try_get("asset")?,
+                    amount: parse_amount(r.try_get("amount")?)?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    check_failures: r.try_get("check_failures")?,
+                    late_checks: r.try_get("late_checks")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves a tip from one of `tr.from` to `tr.to`, with its event, in one statement. Returns
+    /// false (and changes nothing) when the tip is no longer in one of the `from` states.
+    /// Crediting never goes through here: see [`Store::credit_tip`].
+    pub async fn transition_tip(&self, id: Uuid, tr: &Transition<'_>) -> Result<bool> {
+        debug_assert!(tr.to != TipState::Settled, "settling goes through credit_tip");
+        let from: Vec<&str> = tr.from.iter().map(|s| s.as_str()).collect();
+        let row = sqlx::query(
+            "WITH old AS (SELECT id, state FROM tip_intents
+                           WHERE id = $1 AND state = ANY($2) FOR UPDATE),
+                  upd AS (UPDATE tip_intents t SET
+                              state = $3,
+                              updated_at = now(),
+                              hub_status = COALESCE($4, t.hub_status),
+                              pending_at = CASE WHEN $3 = 'PENDING' THEN now() ELSE t.pending_at END,
+                              ended_at = CASE WHEN $3 IN ('EXPIRED','FAILED') THEN now() ELSE t.ended_at END,
+                              next_check_at = $5,
+                              last_checked_at = now(),
+                              check_failures = 0,
+                              late_checks = 0,
+                              last_error = NULL
+                            FROM old WHERE t.id = old.id
+                          RETURNING t.id, t.app_id, old.state AS from_state)
+             INSERT INTO tip_events (tip_id, app_id, from_state, to_state, source, hub_status, detail)
+             SELECT id, app_id, from_state, $3, $6, $4, $7 FROM upd
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(&from)
+        .bind(tr.to.as_str())
+        .bind(tr.hub_status)
+        .bind(tr.next_check_at)
+        .bind(tr.source)
+        .bind(tr.detail)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Records a check that changed nothing: when to look again, and what the hub said.
+    pub async fn reschedule_tip(
+        &self,
+        id: Uuid,
+        next_check_at: Option<DateTime<Utc>>,
+        hub_status: Option<&str>,
+        late_check: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE tip_intents SET next_check_at = $2, last_checked_at = now(),
+                    hub_status = COALESCE($3, hub_status), check_failures = 0, last_error = NULL,
+                    late_checks = late_checks + CASE WHEN $4 THEN 1 ELSE 0 END
+              WHERE id = $1 AND state <> 'SETTLED'",
+        )
+        .bind(id)
+        .bind(next_check_at)
+        .bind(hub_status)
+        .bind(late_check)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed hub call: the tip keeps its state and is retried at `next_check_at`.
+    pub async fn record_check_failure(&self, id: Uuid, next_check_at: DateTime<Utc>, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE tip_intents SET next_check_at = $2, last_checked_at = now(),
+                    check_failures = check_failures + 1, last_error = left($3, 500)
+              WHERE id = $1 AND state <> 'SETTLED'",
+        )
+        .bind(id)
+        .bind(next_check_at)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The one credit path: the tip becomes SETTLED and its author is credited with the tip's
+    /// amount, in one database transaction (conditional state update + balanced ledger
+    /// transaction under the key `tip:<id>:settle`). Whoever sees the hub report `Paid` calls
+    /// this; calling it twice, or from two workers at once, credits once.
+    pub async fn credit_tip(&self, id: Uuid, source: &str, detail: Option<&str>) -> Result<CreditOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT app_id, to_user_id, asset, amount::text AS amount, state
+               FROM tip_intents WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let app_id: String = row.try_get("app_id")?;
+        let to_user: i64 = row.try_get("to_user_id")?;
+        let asset: String = row.try_get("asset")?;
+        let amount: String = row.try_get("amount")?;
+        let state = parse_state(row.try_get("state")?)?;
+        if state == TipState::Settled {
+            return Ok(CreditOutcome::AlreadySettled);
+        }
+        sqlx::query(
+            "UPDATE tip_intents SET state = 'SETTLED', hub_status = 'Paid', settled_at = now(),
+                    updated_at = now(), next_check_at = NULL, last_checked_at = now(),
+                    check_failures = 0, last_error = NULL
+              WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let author = ensure_account(&mut tx, &app_id, "author", Some(to_user), &asset).await?;
+        let hub = ensure_account(&mut tx, &app_id, "hub", None, &asset).await?;
+        let txn_id: i64 = sqlx::query_scalar(
+            "INSERT INTO ledger_transactions (app_id, kind, idempotency_key, tip_id)
+             VALUES ($1, 'tip_settle', $2, $3) RETURNING id",
+        )
+        .bind(&app_id)
+        .bind(format!("tip:{id}:settle"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO ledger_entries (transaction_id, account_id, app_id, asset, amount)
+             VALUES ($1, $2, $4, $5, $6::numeric), ($1, $3, $4, $5, -($6::numeric))",
+        )
+        .bind(txn_id)
+        .bind(author)
+        .bind(hub)
+        .bind(&app_id)
+        .bind(&asset)
+        .bind(&amount)
+        .execute(&mut *tx)
+        .await?;
+        insert_event(&mut tx, id, &app_id, Some(state), TipState::Settled, source, Some("Paid"), detail)
+            .await?;
+        tx.commit().await?;
+        Ok(CreditOutcome::Credited)
+    }
+
+    /// An author's balances per asset (only assets with something in them).
+    pub async fn user_balances(&self, app_id: &str, user: &str) -> Result<Vec<UserBalance>> {
+        let rows = sqlx::query(
+            "WITH u AS (SELECT id FROM users WHERE app_id = $1 AND external_id = $2),
+                  avail AS (SELECT a.asset, a.balance AS amount FROM accounts a, u
+                             WHERE a.app_id = $1 AND a.kind = 'author' AND a.user_id = u.id),
+                  incoming AS (SELECT t.asset, sum(t.amount) AS amount FROM tip_intents t, u
+                                WHERE t.app_id = $1 AND t.to_user_id = u.id
+                                  AND (t.state = 'PENDING'
+                                       OR (t.state = 'UNPAID' AND t.expires_at > now()))
+                                GROUP BY t.asset)
+             SELECT COALESCE(avail.asset, incoming.asset) AS asset,
+                    COALESCE(avail.amount, 0)::text AS available,
+                    COALESCE(incoming.amount, 0)::text AS incoming
+               FROM avail FULL OUTER JOIN incoming ON avail.asset = incoming.asset
+              ORDER BY 1",
+        )
+        .bind(app_id)
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UserBalance {
+                    asset: r.try_get("asset")?,
+                    available: parse_amount(r.try_get("available")?)?,
+                    incoming: parse_amount(r.try_get("incoming")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many ledger transactions a tip has (tests and reconciliation read the ledger, not the
+    /// log).
+    pub async fn tip_ledger_transactions(&self, id: Uuid) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM ledger_transactions WHERE tip_id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
+
+/// The id of an account, created on first use.
+async fn ensure_account(
+    tx: &mut Transaction<'_, Postgres>,
+    app_id: &str,
+    kind: &str,
+    user_id: Option<i64>,
+    asset: &str,
+) -> Result<i64> {
+    sqlx::query(
+        "INSERT INTO accounts (app_id, kind, user_id, asset) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (app_id, kind, COALESCE(user_id, 0), asset) DO NOTHING",
+    )
+    .bind(app_id)
+    .bind(kind)
+    .bind(user_id)
+    .bind(asset)
+    .execute(&mut **tx)
+    .await?;
+    // A row inserted by a concurrent transaction is visible here: ON CONFLICT waited for it
+    // to commit, and each statement of a read-committed transaction takes a new snapshot.
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM accounts WHERE app_id = $1 AND kind = $2
+            AND COALESCE(user_id, 0) = COALESCE($3, 0) AND asset = $4",
+    )
+    .bind(app_id)
+    .bind(kind)
+    .bind(user_id)
+    .bind(asset)
+    .fetch_one(&mut **tx)
+    .await?)
+}
