@@ -1,1 +1,274 @@
+//! JSON-RPC client for the hub: one FNN node (v0.8 and later), spoken to exactly as FNN speaks.
+//!
+//! - `params` is a one-element array holding one object (`[]` for methods without params);
+//! - integers are `0x` hex strings, fields are snake_case: the request and result types are FNN's
+//!   own published ones (`fiber-json-types`), so unknown response fields are tolerated and
+//!   optional ones may be absent;
+//! - every call has a timeout; `Authorization: Bearer <biscuit>` is sent when a token is set;
+//! - FNN's error shapes map to [`HubError`]: `-32999 Unauthorized`, `-32000` with a message
+//!   (the message is the only thing that tells errors apart; helpers below read the ones we act on).
 
+use fiber_link_core::{InvoiceStatus, Script};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use fiber_json_types::{
+    CkbInvoiceStatus, Currency, GetInvoiceResult, GetPaymentCommandParams,
+    GetPaymentCommandResult, Hash256, InvoiceParams, InvoiceResult, ListChannelsParams,
+    ListChannelsResult, NewInvoiceParams, NodeInfoResult, ParseInvoiceParams, ParseInvoiceResult,
+    PaymentStatus, SendPaymentCommandParams,
+};
+
+/// What went wrong talking to the hub.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HubError {
+    /// The hub could not be reached or did not answer within the timeout. Retry later.
+    #[error("hub unreachable: {0}")]
+    Unreachable(String),
+    /// FNN refused the credentials (-32999): the biscuit token is missing, wrong or lacks a
+    /// permission for this method.
+    #[error("hub refused the request: Unauthorized (check the hub token and its permissions)")]
+    Unauthorized,
+    /// FNN answered with a JSON-RPC error.
+    #[error("hub error {code}: {message}")]
+    Rpc { code: i64, message: String },
+    /// The answer was not what FNN sends for this method.
+    #[error("unexpected hub response: {0}")]
+    BadResponse(String),
+}
+
+impl HubError {
+    /// True for errors that say nothing about the invoice: try again later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            HubError::Unreachable(_) | HubError::BadResponse(_) | HubError::Unauthorized => true,
+            HubError::Rpc { code, .. } => *code != -32000,
+        }
+    }
+
+    fn message(&self) -> Option<&str> {
+        match self {
+            HubError::Rpc { code: -32000, message } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// `new_invoice` with a payment hash the hub already has.
+    pub fn is_invoice_already_exists(&self) -> bool {
+        self.message() == Some("invoice already exists")
+    }
+
+    /// `get_invoice`/`cancel_invoice` for a hash the hub does not know.
+    pub fn is_invoice_not_found(&self) -> bool {
+        self.message()
+            .is_some_and(|m| m.eq_ignore_ascii_case("invoice not found"))
+    }
+
+    /// `cancel_invoice` refused because of the invoice's status ("invoice can not be canceled,
+    /// current status: Paid"): returns that status.
+    pub fn cancel_refused_status(&self) -> Option<InvoiceStatus> {
+        let rest = self
+            .message()?
+            .strip_prefix("invoice can not be canceled, current status: ")?;
+        status_from_str(rest.trim())
+    }
+
+    /// `get_payment` for a hash this node never sent ("Payment session not found").
+    pub fn is_payment_not_found(&self) -> bool {
+        self.message()
+            .is_some_and(|m| m.contains("Payment session not found"))
+    }
+}
+
+fn status_from_str(s: &str) -> Option<InvoiceStatus> {
+    Some(match s {
+        "Open" => InvoiceStatus::Open,
+        "Received" => InvoiceStatus::Received,
+        "Paid" => InvoiceStatus::Paid,
+        "Expired" => InvoiceStatus::Expired,
+        "Cancelled" => InvoiceStatus::Cancelled,
+        _ => return None,
+    })
+}
+
+/// FNN's invoice status as the domain's.
+pub fn invoice_status(s: CkbInvoiceStatus) -> InvoiceStatus {
+    match s {
+        CkbInvoiceStatus::Open => InvoiceStatus::Open,
+        CkbInvoiceStatus::Received => InvoiceStatus::Received,
+        CkbInvoiceStatus::Paid => InvoiceStatus::Paid,
+        CkbInvoiceStatus::Expired => InvoiceStatus::Expired,
+        CkbInvoiceStatus::Cancelled => InvoiceStatus::Cancelled,
+    }
+}
+
+/// The invoice currency for a configured network name (`Fibb`, `Fibt` or `Fibd`).
+pub fn currency_from_str(s: &str) -> Option<Currency> {
+    match s {
+        "Fibb" => Some(Currency::Fibb),
+        "Fibt" => Some(Currency::Fibt),
+        "Fibd" => Some(Currency::Fibd),
+        _ => None,
+    }
+}
+
+/// A configured type script in the form FNN's params take.
+pub fn script_json(s: &Script) -> Result<ckb_jsonrpc_types::Script, String> {
+    serde_json::from_value(json!({"code_hash": s.code_hash, "hash_type": s.hash_type, "args": s.args}))
+        .map_err(|e| format!("invalid script: {e}"))
+}
+
+/// Parses `0x`-prefixed 32-byte hex.
+pub fn hash256(s: &str) -> Result<Hash256, String> {
+    s.parse::<Hash256>().map_err(|e| format!("invalid 32-byte hash {s:?}: {e}"))
+}
+
+/// Connection settings for the hub.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    pub url: String,
+    /// FNN biscuit token; sent as `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    pub timeout: Duration,
+}
+
+/// A client for one hub. Cheap to clone (shares the connection pool).
+#[derive(Clone, Debug)]
+pub struct HubClient {
+    http: reqwest::Client,
+    url: String,
+    token: Option<String>,
+    next_id: std::sync::Arc<AtomicU64>,
+}
+
+impl HubClient {
+    pub fn new(cfg: &HubConfig) -> Result<HubClient, String> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(5)))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(HubClient {
+            http,
+            url: cfg.url.clone(),
+            token: cfg.token.clone(),
+            next_id: std::sync::Arc::new(AtomicU64::new(1)),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// One JSON-RPC call. `params: None` sends `[]`; otherwise `[params]` with null fields left
+    /// out (FNN treats an absent optional field and null alike).
+    pub async fn call<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Option<&P>,
+    ) -> Result<R, HubError> {
+        let params = match params {
+            None => json!([]),
+            Some(p) => {
+                let mut v = serde_json::to_value(p)
+                    .map_err(|e| HubError::BadResponse(format!("cannot encode params: {e}")))?;
+                if let Value::Object(m) = &mut v {
+                    m.retain(|_, x| !x.is_null());
+                }
+                json!([v])
+            }
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let mut req = self.http.post(&self.url).json(&body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| {
+            HubError::Unreachable(if e.is_timeout() {
+                format!("{method}: no answer within the timeout")
+            } else {
+                format!("{method}: {}", without_url(&e))
+            })
+        })?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| HubError::Unreachable(format!("{method}: reading the answer: {}", without_url(&e))))?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            if status.is_success() {
+                HubError::BadResponse(format!("{method}: the answer is not JSON"))
+            } else {
+                HubError::Unreachable(format!("{method}: HTTP {status}"))
+            }
+        })?;
+        decode_response(method, v)
+    }
+
+    pub async fn node_info(&self) -> Result<NodeInfoResult, HubError> {
+        self.call::<Value, _>("node_info", None).await
+    }
+
+    pub async fn new_invoice(&self, p: &NewInvoiceParams) -> Result<InvoiceResult, HubError> {
+        self.call("new_invoice", Some(p)).await
+    }
+
+    pub async fn get_invoice(&self, payment_hash: Hash256) -> Result<GetInvoiceResult, HubError> {
+        self.call("get_invoice", Some(&InvoiceParams { payment_hash })).await
+    }
+
+    pub async fn cancel_invoice(&self, payment_hash: Hash256) -> Result<GetInvoiceResult, HubError> {
+        self.call("cancel_invoice", Some(&InvoiceParams { payment_hash })).await
+    }
+
+    pub async fn parse_invoice(&self, invoice: &str) -> Result<ParseInvoiceResult, HubError> {
+        self.call("parse_invoice", Some(&ParseInvoiceParams { invoice: invoice.to_string() }))
+            .await
+    }
+
+    pub async fn get_payment(&self, payment_hash: Hash256) -> Result<GetPaymentCommandResult, HubError> {
+        self.call("get_payment", Some(&GetPaymentCommandParams { payment_hash })).await
+    }
+
+    pub async fn send_payment(&self, p: &SendPaymentCommandParams) -> Result<GetPaymentCommandResult, HubError> {
+        self.call("send_payment", Some(p)).await
+    }
+
+    pub async fn list_channels(&self, p: &ListChannelsParams) -> Result<ListChannelsResult, HubError> {
+        self.call("list_channels", Some(p)).await
+    }
+}
+
+/// reqwest's errors name the URL; a hub URL may carry credentials, so keep only the cause.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), "<hub>");
+    }
+    s
+}
+
+/// Reads a JSON-RPC response body: the result as `R`, or the error mapped to [`HubError`].
+pub fn decode_response<R: DeserializeOwned>(method: &str, v: Value) -> Result<R, HubError> {
+    if let Some(err) = v.get("error") {
+        let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if code == -32999 {
+            return Err(HubError::Unauthorized);
+        }
+        return Err(HubError::Rpc { code, message });
+    }
+    let Some(result) = v.get("result") else {
+        return Err(HubError::BadResponse(format!("{method}: neither result nor error")));
+    };
+    R::deserialize(result).map_err(|e| HubError::BadResponse(format!("{method}: {e}")))
+}
