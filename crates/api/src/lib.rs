@@ -1,1 +1,180 @@
+//! The signed API a community's server calls: JSON-RPC 2.0 over `POST /rpc` (and the same
+//! `tip.create` as REST at `POST /tips`), plus health endpoints.
+//!
+//! Every request is authenticated (see [`auth`]), scoped to the calling app, rate limited per
+//! (app, method) and per (app, user), and answered with a stable error code and `data.reason`
+//! when it cannot be served. `docs/api.md` is the reference.
 
+pub mod auth;
+mod rpc;
+mod tips;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fiber_link_core::crypto::{MasterKey, PreimageKey};
+use fiber_link_core::{ApiError, Assets, ErrorCode, Schedule};
+use fiber_link_fnn::HubClient;
+use fiber_link_store::Store;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A rate: `per_second` sustained, `burst` at once.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    fn quota(self) -> Quota {
+        let per = NonZeroU32::new(self.per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Quota::per_second(per).allow_burst(burst)
+    }
+}
+
+/// Everything the API needs to know, validated.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub assets: Assets,
+    /// The invoice currency of the hub's chain: `Fibb`, `Fibt` or `Fibd`.
+    pub currency: String,
+    pub invoice_expiry: Duration,
+    pub schedule: Schedule,
+    pub max_body_bytes: usize,
+    pub timestamp_window: Duration,
+    pub secret_cache_ttl: Duration,
+    pub rate_per_app_method: Rate,
+    pub rate_per_app_user: Rate,
+    /// Where payers can reach this service (for `pay_url`); `None` leaves it out.
+    pub public_url: Option<String>,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            assets: Assets::new(vec![fiber_link_core::Asset::ckb(
+                fiber_link_core::Amount::from_base_units(1_000_000 * 100_000_000),
+            )])
+            .expect("the default asset list is valid"),
+            currency: "Fibd".into(),
+            invoice_expiry: Duration::from_secs(3600),
+            schedule: Schedule::default(),
+            max_body_bytes: 64 * 1024,
+            timestamp_window: Duration::from_secs(300),
+            secret_cache_ttl: Duration::from_secs(2),
+            rate_per_app_method: Rate { per_second: 200, burst: 400 },
+            rate_per_app_user: Rate { per_second: 5, burst: 20 },
+            public_url: None,
+        }
+    }
+}
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Store,
+    pub hub: HubClient,
+    pub settings: ApiSettings,
+    pub preimages: PreimageKey,
+    pub secrets: auth::SecretCache,
+    pub nonces: auth::NonceBook,
+    per_method: DefaultKeyedRateLimiter<(String, &'static str)>,
+    per_user: DefaultKeyedRateLimiter<(String, String)>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Must be called inside a tokio runtime (starts the nonce writer).
+    pub fn new(store: Store, hub: HubClient, settings: ApiSettings, master: &MasterKey) -> AppState {
+        let per_method = RateLimiter::keyed(settings.rate_per_app_method.quota());
+        let per_user = RateLimiter::keyed(settings.rate_per_app_user.quota());
+        AppState(Arc::new(Inner {
+            nonces: auth::NonceBook::start(store.clone()),
+            secrets: auth::SecretCache::new(settings.secret_cache_ttl, master.secret_box()),
+            preimages: master.preimage_key(),
+            store,
+            hub,
+            settings,
+            per_method,
+            per_user,
+        }))
+    }
+
+    /// Per (app, method), then per (app, user) when the method names a user.
+    fn check_rate(&self, app_id: &str, method: &'static str, user: Option<&str>) -> Result<(), ApiError> {
+        if self.per_method.check_key(&(app_id.to_string(), method)).is_err() {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "rate_limited",
+                format!("too many {method} requests from this app; slow down and retry"),
+            ));
+        }
+        if let Some(u) = user {
+            if self.per_user.check_key(&(app_id.to_string(), u.to_string())).is_err() {
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    "rate_limited_user",
+                    "too many requests for this user; slow down and retry",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops rate-limit state of keys not seen lately (called periodically).
+    pub fn prune_rate_limits(&self) {
+        self.per_method.retain_recent();
+        self.per_user.retain_recent();
+    }
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    let prune = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            prune.prune_rate_limits();
+        }
+    });
+    Router::new()
+        .route("/rpc", post(rpc::rpc_handler))
+        .route("/tips", post(rpc::rest_create_tip))
+        .route("/healthz/live", get(|| async { Json(serde_json::json!({"status": "live"})) }))
+        .route("/healthz/ready", get(ready))
+        .with_state(state)
+}
+
+/// Ready when the database is reachable and migrated and the hub answers `node_info`.
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let db = match state.store.is_migrated().await {
+        Ok(true) => "ok".to_string(),
+        Ok(false) => "not migrated: run fiber-link migrate".to_string(),
+        Err(e) => format!("unreachable: {e}"),
+    };
+    let hub = match tokio::time::timeout(Duration::from_secs(3), state.hub.node_info()).await {
+        Ok(Ok(_)) => "ok".to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 3 s".to_string(),
+    };
+    let ok = db == "ok" && hub == "ok";
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(serde_json::json!({"status": if ok {"ready"} else {"not ready"}, "database": db, "hub": hub})))
+}

@@ -1,1 +1,345 @@
-fn main(){}
+//! `fiber-link`: the one binary of Fiber Link.
+
+mod bench;
+mod config;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use config::Config;
+use fiber_link_core::crypto::generate_app_secret;
+use fiber_link_fnn::HubClient;
+use fiber_link_hubsim::{HubSim, SimOptions, SimUdt};
+use fiber_link_store::apps::Revoke;
+use fiber_link_store::Store;
+use rand::RngCore;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(name = "fiber-link", version, about = "Tips for online communities over the CKB Fiber Network", long_about = None)]
+struct Cli {
+    /// Configuration file (TOML). Also FIBER_LINK_CONFIG. Environment variables override it:
+    /// DATABASE_URL, FIBER_LINK_LISTEN, FIBER_LINK_HUB_URL, FIBER_LINK_CURRENCY, FIBER_LINK_PUBLIC_URL,
+    /// FIBER_LINK_INVOICE_EXPIRY_SECS; secrets: FIBER_LINK_MASTER_KEY(_FILE), FIBER_LINK_HUB_TOKEN(_FILE).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the signed API (POST /rpc, POST /tips, /healthz/*).
+    Serve {
+        /// Apply database migrations first.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Run the settlement watcher: checks open invoices at the hub and credits paid tips.
+    Worker {
+        /// Apply database migrations first.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Run the FNN-compatible hub simulator (for development and tests; refuses mainnet).
+    Hubsim(HubsimArgs),
+    /// Apply the database migrations (safe to run any number of times).
+    Migrate,
+    /// Manage apps (communities) and their secrets.
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+    /// Drive the real HTTP API with signed requests and print throughput and latency figures.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args)]
+struct HubsimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8227")]
+    listen: String,
+    /// Invoice currency: Fibd (dev) or Fibt (testnet). Fibb (mainnet) is refused.
+    #[arg(long, default_value = "Fibd")]
+    currency: String,
+    /// Node key (64 hex digits) that signs invoices; random when omitted.
+    #[arg(long)]
+    node_key: Option<String>,
+    /// A whitelisted UDT: NAME:CODE_HASH:HASH_TYPE:ARGS (repeatable).
+    #[arg(long = "udt")]
+    udts: Vec<String>,
+    /// Require `Authorization: Bearer <token>` on FNN methods, like a node with biscuit auth.
+    #[arg(long, env = "FIBER_LINK_HUBSIM_TOKEN")]
+    token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Create an app; prints its id and its first secret (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Print {"app_id": …, "secret": …}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List apps.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a secret rotation: a new secret is printed; the old one keeps working for --overlap.
+    RotateSecret {
+        app_id: String,
+        /// How long the previous secret stays valid, e.g. 24h, 30m, 0s.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        overlap: Duration,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke secrets at once: the previous one of a rotation (default), or --all of them.
+    RevokeSecret {
+        app_id: String,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("{s:?}: expected a number with s, m, h or d"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("{s:?}: unit must be s, m, h or d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+/// A watch channel that turns true on Ctrl-C or SIGTERM.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn until_true(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Hubsim(a) => hubsim(a).await,
+        Command::Bench(a) => bench::run(a).await,
+        cmd => {
+            let cfg = Config::load(cli.config.as_deref())?;
+            match cmd {
+                Command::Serve { migrate } => serve(cfg, migrate).await,
+                Command::Worker { migrate } => worker(cfg, migrate).await,
+                Command::Migrate => {
+                    connect(&cfg, 2).await?.migrate().await.context("applying migrations")?;
+                    println!("migrations applied");
+                    Ok(())
+                }
+                Command::App { command } => app(cfg, command).await,
+                Command::Hubsim(_) | Command::Bench(_) => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+async fn connect(cfg: &Config, pool: u32) -> Result<Store> {
+    Store::connect(&cfg.database_url, pool)
+        .await
+        .context("connecting to the database (check DATABASE_URL)")
+}
+
+async fn serve(cfg: Config, migrate: bool) -> Result<()> {
+    let master = cfg.master_key()?;
+    let store = connect(&cfg, cfg.api_db_pool).await?;
+    if migrate {
+        store.migrate().await.context("applying migrations")?;
+    }
+    let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (is the port in use?)", cfg.listen))?;
+    tracing::info!(listen = %cfg.listen, hub = %cfg.hub.url, "API listening");
+    let state = fiber_link_api::AppState::new(store, hub, cfg.api, &master);
+    axum::serve(listener, fiber_link_api::router(state))
+        .with_graceful_shutdown(until_true(shutdown_signal()))
+        .await?;
+    Ok(())
+}
+
+async fn worker(cfg: Config, migrate: bool) -> Result<()> {
+    let master = cfg.master_key()?;
+    let store = connect(&cfg, cfg.worker_db_pool).await?;
+    if migrate {
+        store.migrate().await.context("applying migrations")?;
+    }
+    let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
+    tracing::info!(hub = %cfg.hub.url, "settlement watcher running");
+    fiber_link_worker::Watcher::new(store, hub, cfg.worker, master.preimage_key())
+        .run(shutdown_signal())
+        .await;
+    Ok(())
+}
+
+async fn hubsim(a: HubsimArgs) -> Result<()> {
+    let node_key = match &a.node_key {
+        Some(h) => hex::decode(h)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| anyhow!("--node-key must be 64 hex digits"))?,
+        None => {
+            let mut k = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut k);
+            k
+        }
+    };
+    let mut udts = Vec::new();
+    for u in &a.udts {
+        let parts: Vec<&str> = u.split(':').collect();
+        let [name, code_hash, hash_type, args] = parts[..] else {
+            bail!("--udt must be NAME:CODE_HASH:HASH_TYPE:ARGS, got {u:?}");
+        };
+        let script = fiber_link_core::Script { code_hash: code_hash.into(), hash_type: hash_type.into(), args: args.into() };
+        script.validate().map_err(|e| anyhow!("--udt {name}: {e}"))?;
+        udts.push(SimUdt { name: name.into(), script });
+    }
+    let sim = HubSim::new(SimOptions { currency: a.currency, node_key, udts, token: a.token, ..Default::default() })
+        .map_err(|e| anyhow!(e))?;
+    let listener = tokio::net::TcpListener::bind(&a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (is the port in use?)", a.listen))?;
+    tracing::info!(listen = %a.listen, pubkey = %sim.pubkey_hex(), "hub simulator listening");
+    sim.serve(listener, until_true(shutdown_signal())).await?;
+    Ok(())
+}
+
+fn new_app_id() -> String {
+    let mut b = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut b);
+    format!("app_{}", hex::encode(b))
+}
+
+async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
+    let store = connect(&cfg, 2).await?;
+    let missing = |app_id: &str, e: fiber_link_store::StoreError| match e {
+        fiber_link_store::StoreError::NotFound => anyhow!("no app {app_id}"),
+        e => anyhow!(e),
+    };
+    match cmd {
+        AppCommand::Create { name, json } => {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.len() > 200 {
+                bail!("--name must be 1 to 200 characters");
+            }
+            let master = cfg.master_key()?;
+            let id = new_app_id();
+            let secret = generate_app_secret();
+            let sealed = master.secret_box().seal(&format!("{id}/1"), &secret);
+            store.create_app(&id, &name, sealed).await.context("creating the app")?;
+            if json {
+                println!("{}", serde_json::json!({"app_id": id, "name": name, "secret": secret}));
+            } else {
+                println!("app created: {name}\napp id: {id}\nsecret: {secret}\n(the secret is shown once; keep it in the community's settings)");
+            }
+        }
+        AppCommand::List { json } => {
+            let apps = store.list_apps().await?;
+            if json {
+                println!("{}", serde_json::to_string(&apps)?);
+            } else if apps.is_empty() {
+                println!("no apps yet: fiber-link app create --name NAME");
+            } else {
+                for a in apps {
+                    println!("{}  {}  live secrets: {}  created {}", a.id, a.name, a.live_secrets, a.created_at.to_rfc3339());
+                }
+            }
+        }
+        AppCommand::RotateSecret { app_id, overlap, json } => {
+            let master = cfg.master_key()?;
+            let secret = generate_app_secret();
+            let seal = master.secret_box();
+            let (secret_id, old_end) = store
+                .rotate_secret(&app_id, overlap, |sid| seal.seal(&format!("{app_id}/{sid}"), &secret))
+                .await
+                .map_err(|e| missing(&app_id, e))?;
+            let old_end = old_end.map(|t| t.to_rfc3339());
+            if json {
+                println!("{}", serde_json::json!({"app_id": app_id, "secret_id": secret_id, "secret": secret, "previous_valid_until": old_end}));
+            } else {
+                println!("new secret: {secret}");
+                match old_end {
+                    Some(t) => println!("the previous secret stays valid until {t}"),
+                    None => println!("there was no current secret to keep"),
+                }
+            }
+        }
+        AppCommand::RevokeSecret { app_id, all, json } => {
+            let which = if all { Revoke::All } else { Revoke::Previous };
+            let n = store.revoke_secrets(&app_id, which).await.map_err(|e| missing(&app_id, e))?;
+            if json {
+                println!("{}", serde_json::json!({"app_id": app_id, "revoked": n}));
+            } else {
+                println!("{n} secret(s) revoked");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! Request authentication (DESIGN §7): `x-app-id`, `x-ts`, `x-nonce`, `x-signature` =
+//! hex HMAC-SHA256(app secret, `<x-ts>.<x-nonce>.<raw body>`), ±300 s, each nonce once per app.
+
+use crate::AppState;
+use axum::http::HeaderMap;
+use fiber_link_core::crypto::verify_request;
+use fiber_link_core::ApiError;
+use fiber_link_store::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// The authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub app_id: String,
+}
+
+struct Headers<'a> {
+    app_id: &'a str,
+    ts: &'a str,
+    nonce: &'a str,
+    signature: [u8; 32],
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<&'a str, ApiError> {
+    let v = h
+        .get(name)
+        .ok_or_else(|| ApiError::unauthorized("missing_header", format!("header {name} is required")))?;
+    v.to_str()
+        .map_err(|_| ApiError::unauthorized("malformed_header", format!("header {name} must be ASCII")))
+}
+
+fn parse_headers(h: &HeaderMap) -> Result<Headers<'_>, ApiError> {
+    let app_id = header(h, "x-app-id")?;
+    let ts = header(h, "x-ts")?;
+    let nonce = header(h, "x-nonce")?;
+    let sig = header(h, "x-signature")?;
+    let malformed = |name: &str, what: &str| {
+        ApiError::unauthorized("malformed_header", format!("header {name} must be {what}"))
+    };
+    if !(app_id.len() == 28
+        && app_id.starts_with("app_")
+        && app_id[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        return Err(malformed("x-app-id", "an app id (app_ and 24 hex digits)"));
+    }
+    if ts.is_empty() || ts.len() > 12 || !ts.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed("x-ts", "Unix time in whole seconds"));
+    }
+    if !(8..=128).contains(&nonce.len())
+        || !nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(malformed("x-nonce", "8-128 characters of A-Z, a-z, 0-9, - and _"));
+    }
+    let signature: [u8; 32] = hex::decode(sig)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .filter(|_| sig.len() == 64)
+        .ok_or_else(|| malformed("x-signature", "64 hex digits (HMAC-SHA256)"))?;
+    Ok(Headers { app_id, ts, nonce, signature })
+}
+
+/// Authenticates a request. Order matters: the signature is checked before the nonce is
+/// consumed, so nobody without the secret can burn an app's nonces.
+pub async fn authenticate(state: &AppState, h: &HeaderMap, body: &[u8]) -> Result<Caller, ApiError> {
+    let hd = parse_headers(h)?;
+    let ts: i64 = hd.ts.parse().map_err(|_| ApiError::unauthorized("malformed_header", "x-ts is not a number"))?;
+    let now = chrono::Utc::now().timestamp();
+    let window = state.settings.timestamp_window.as_secs() as i64;
+    if ts < now - window {
+        return Err(ApiError::unauthorized(
+            "stale_timestamp",
+            format!("x-ts is more than {window} s in the past; check the client's clock"),
+        ));
+    }
+    if ts > now + window {
+        return Err(ApiError::unauthorized(
+            "future_timestamp",
+            format!("x-ts is more than {window} s in the future; check the client's clock"),
+        ));
+    }
+    let secrets = state.secrets.live(&state.store, hd.app_id).await?;
+    let now_utc = chrono::Utc::now();
+    let matched = secrets
+        .iter()
+        .filter(|s| s.expires_at.is_none_or(|e| e > now_utc))
+        // every live secret is tried, in constant time each
+        .fold(false, |ok, s| verify_request(&s.secret, hd.ts, hd.nonce, body, &hd.signature) | ok);
+    if !matched {
+        return Err(ApiError::unauthorized(
+            "bad_signature",
+            "x-signature does not match a live secret of this app (revoked and expired secrets are refused)",
+        ));
+    }
+    match state.nonces.consume(hd.app_id, hd.nonce).await {
+        Ok(true) => Ok(Caller { app_id: hd.app_id.to_string() }),
+        Ok(false) => Err(ApiError::unauthorized(
+            "replayed_nonce",
+            "this x-nonce was already used by this app; use a fresh nonce for every request",
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "recording a nonce failed");
+            Err(ApiError::internal())
+        }
+    }
+}
+
+/// A secret in the clear, held only in this process' memory.
+#[derive(Clone)]
+pub struct LiveSecret {
+    pub secret: String,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// App secrets, opened once and kept for `ttl` (0 = read the database on every request).
+/// A rotation or revocation takes effect on every instance within `ttl`.
+pub struct SecretCache {
+    ttl: Duration,
+    seal: fiber_link_core::crypto::SecretBox,
+    entries: Mutex<HashMap<String, (Instant, Arc<Vec<LiveSecret>>)>>,
+}
+
+impl SecretCache {
+    pub fn new(ttl: Duration, seal: fiber_link_core::crypto::SecretBox) -> SecretCache {
+        SecretCache { ttl, seal, entries: Mutex::new(HashMap::new()) }
+    }
+
+    async fn live(&self, store: &Store, app_id: &str) -> Result<Arc<Vec<LiveSecret>>, ApiError> {
+        if !self.ttl.is_zero() {
+            let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, v)) = map.get(app_id) {
+                if at.elapsed() < self.ttl {
+                    return Ok(v.clone());
+                }
+            }
+        }
+        let rows = store.live_secrets(app_id).await.map_err(|e| {
+            tracing::error!(error = %e, "reading app secrets failed");
+            ApiError::internal()
+        })?;
+        let Some(rows) = rows else {
+            return Err(ApiError::unauthorized("unknown_app", "x-app-id names no app on this service"));
+        };
+        let mut live = Vec::new();
+        for r in rows {
+            match self.seal.open(&format!("{app_id}/{}", r.secret_id), &r.sealed) {
+                Some(secret) => live.push(LiveSecret { secret, expires_at: r.expires_at }),
+                None => tracing::error!(
+                    app_id,
+                    secret_id = r.secret_id,
+                    "an app secret does not open under this master key"
+                ),
+            }
+        }
+        let live = Arc::new(live);
+        if !self.ttl.is_zero() {
+            let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            map.insert(app_id.to_string(), (Instant::now(), live.clone()));
+        }
+        Ok(live)
+    }
+}
+
+type NonceRequest = ((String, String), oneshot::Sender<Result<bool, String>>);
+
+/// Records nonces in batches: requests that arrive while a batch is being written wait for the
+/// next one, so many requests share one commit. Durability and replay protection are those of a
+/// single insert per request (the unique key in Postgres decides, across all instances).
+#[derive(Clone)]
+pub struct NonceBook {
+    tx: mpsc::Sender<NonceRequest>,
+}
+
+const MAX_NONCE_BATCH: usize = 512;
+const CONCURRENT_NONCE_WRITES: usize = 4;
+
+impl NonceBook {
+    pub fn start(store: Store) -> NonceBook {
+        let (tx, mut rx) = mpsc::channel::<NonceRequest>(8192);
+        tokio::spawn(async move {
+            let writers = Arc::new(Semaphore::new(CONCURRENT_NONCE_WRITES));
+            while let Some(first) = rx.recv().await {
+                let Ok(permit) = writers.clone().acquire_owned().await else { break };
+                let mut batch = vec![first];
+                while batch.len() < MAX_NONCE_BATCH {
+                    match rx.try_recv() {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                }
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let pairs: Vec<(String, String)> = batch.iter().map(|(p, _)| p.clone()).collect();
+                    match store.consume_nonces(&pairs).await {
+                        Ok(fresh) => {
+                            for ((_, reply), ok) in batch.into_iter().zip(fresh) {
+                                let _ = reply.send(Ok(ok));
+                            }
+                        }
+                        Err(e) => {
+                            let msg = e.to_string();
+                            for (_, reply) in batch {
+                                let _ = reply.send(Err(msg.clone()));
+                            }
+                        }
+                    }
+                    drop(permit);
+                });
+            }
+        });
+        NonceBook { tx }
+    }
+
+    /// True when the nonce is new for this app (and is now used).
+    pub async fn consume(&self, app_id: &str, nonce: &str) -> Result<bool, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(((app_id.to_string(), nonce.to_string()), reply))
+            .await
+            .map_err(|_| "the nonce writer stopped".to_string())?;
+        rx.await.map_err(|_| "the nonce writer dropped the request".to_string())?
+    }
+}

@@ -1,0 +1,133 @@
+//! The JSON-RPC 2.0 envelope: body limit, authentication, request shape, dispatch, error form.
+
+use crate::auth::{authenticate, Caller};
+use crate::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fiber_link_core::{ApiError, ErrorCode};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+fn error_object(e: &ApiError) -> Value {
+    json!({"code": e.code.code(), "message": e.message, "data": {"reason": e.reason}})
+}
+
+fn rpc_error(id: Value, e: &ApiError) -> Response {
+    // JSON-RPC errors travel with HTTP 200, except when the request could not be read or
+    // authenticated at all: then the HTTP status says so too.
+    let status = match e.code {
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::OK,
+    };
+    (status, Json(json!({"jsonrpc": "2.0", "id": id, "error": error_object(e)}))).into_response()
+}
+
+/// Reads the body up to the configured limit.
+async fn read_body(state: &AppState, body: Body) -> Result<Bytes, ApiError> {
+    let limit = state.settings.max_body_bytes;
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "body_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    })
+}
+
+/// Parses a method's params: a JSON object with exactly the documented fields.
+pub(crate) fn params<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    let v = match v {
+        Value::Null => json!({}),
+        Value::Object(_) => v,
+        _ => return Err(ApiError::invalid("params_not_object", "params must be a JSON object of named parameters")),
+    };
+    serde_json::from_value(v).map_err(|e| ApiError::invalid("invalid_params", format!("invalid params: {e}")))
+}
+
+async fn dispatch(state: &AppState, caller: &Caller, method: &str, p: Value) -> Result<Value, ApiError> {
+    match method {
+        "tip.create" => crate::tips::create(state, caller, params(p)?).await,
+        "tip.get" => crate::tips::get(state, caller, params(p)?).await,
+        "balance.get" => crate::tips::balance(state, caller, params(p)?).await,
+        "health.ping" => {
+            state.check_rate(&caller.app_id, "health.ping", None)?;
+            Ok(json!({"ok": true, "app_id": caller.app_id, "time": chrono::Utc::now().to_rfc3339()}))
+        }
+        _ => Err(ApiError::new(
+            ErrorCode::MethodNotFound,
+            "method_not_found",
+            format!("no method {method:?}; see docs/api.md for the list"),
+        )),
+    }
+}
+
+pub(crate) async fn rpc_handler(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(&state, body).await {
+        Ok(b) => b,
+        Err(e) => return rpc_error(Value::Null, &e),
+    };
+    let caller = match authenticate(&state, &headers, &body).await {
+        Ok(c) => c,
+        Err(e) => return rpc_error(Value::Null, &e),
+    };
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return rpc_error(Value::Null, &ApiError::new(ErrorCode::ParseError, "parse_error", "the body is not valid JSON")),
+    };
+    let Value::Object(mut req) = req else {
+        let e = ApiError::new(ErrorCode::InvalidRequest, "invalid_request", "the body must be one JSON-RPC 2.0 request object (batches are not supported)");
+        return rpc_error(Value::Null, &e);
+    };
+    let id = req.remove("id").unwrap_or(Value::Null);
+    let invalid = |msg: &str| ApiError::new(ErrorCode::InvalidRequest, "invalid_request", msg);
+    if req.get("jsonrpc") != Some(&Value::String("2.0".into())) {
+        return rpc_error(id, &invalid("\"jsonrpc\" must be \"2.0\""));
+    }
+    if !(id.is_string() || id.is_number()) {
+        return rpc_error(id, &invalid("\"id\" must be a string or a number"));
+    }
+    let Some(method) = req.get("method").and_then(Value::as_str).map(str::to_string) else {
+        return rpc_error(id, &invalid("\"method\" must be a string"));
+    };
+    if let Some(k) = req.keys().find(|k| !matches!(k.as_str(), "jsonrpc" | "method" | "params")) {
+        return rpc_error(id, &invalid(&format!("unknown member {k:?} in the request")));
+    }
+    let p = req.remove("params").unwrap_or(Value::Null);
+    match dispatch(&state, &caller, &method, p).await {
+        Ok(result) => Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response(),
+        Err(e) => rpc_error(id, &e),
+    }
+}
+
+/// `POST /tips`: the same signed body as `tip.create`'s params, answered as REST.
+pub(crate) async fn rest_create_tip(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let rest_error = |e: &ApiError| {
+        let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, Json(json!({"error": error_object(e)}))).into_response()
+    };
+    let body = match read_body(&state, body).await {
+        Ok(b) => b,
+        Err(e) => return rest_error(&e),
+    };
+    let caller = match authenticate(&state, &headers, &body).await {
+        Ok(c) => c,
+        Err(e) => return rest_error(&e),
+    };
+    let p: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return rest_error(&ApiError::new(ErrorCode::ParseError, "parse_error", "the body is not valid JSON")),
+    };
+    let result = match params(p) {
+        Ok(p) => crate::tips::create(&state, &caller, p).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
+        Err(e) => rest_error(&e),
+    }
+}

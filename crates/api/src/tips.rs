@@ -1,0 +1,296 @@
+//! `tip.create`, `tip.get`, `balance.get`.
+
+use crate::auth::Caller;
+use crate::AppState;
+use chrono::{DateTime, Utc};
+use fiber_link_core::crypto::payment_hash;
+use fiber_link_core::{format_decimal, input, parse_decimal, Amount, ApiError, Asset, ErrorCode};
+use fiber_link_fnn::{hash256, script_json, Hash256, HubError, NewInvoiceParams};
+use fiber_link_store::tips::{CreateOutcome, NewTip, TipRow};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// A community's id for a post or user: a string, or a non-negative integer (Discourse's ids).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum ExternalId {
+    Text(String),
+    Number(u64),
+}
+
+impl ExternalId {
+    fn validated(&self, field: &'static str) -> Result<String, ApiError> {
+        match self {
+            ExternalId::Text(s) => input::external_id(field, s),
+            ExternalId::Number(n) => Ok(n.to_string()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateParams {
+    post_id: ExternalId,
+    from_user_id: ExternalId,
+    to_user_id: ExternalId,
+    asset: String,
+    /// Must be a JSON string (decimal in asset units); anything else is refused with a reason.
+    amount: Value,
+    message: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+struct ValidTip<'a> {
+    post_id: String,
+    from: String,
+    to: String,
+    asset: &'a Asset,
+    amount: Amount,
+    message: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+fn validate<'a>(state: &'a AppState, p: CreateParams) -> Result<ValidTip<'a>, ApiError> {
+    let post_id = p.post_id.validated("post_id")?;
+    let from = p.from_user_id.validated("from_user_id")?;
+    let to = p.to_user_id.validated("to_user_id")?;
+    let asset = state.settings.assets.get(&p.asset).ok_or_else(|| {
+        let known: Vec<&str> = state.settings.assets.iter().map(|a| a.symbol.as_str()).collect();
+        ApiError::invalid("unknown_asset", format!("asset {:?} is not accepted here; use one of {}", p.asset, known.join(", ")))
+    })?;
+    let Value::String(amount) = &p.amount else {
+        return Err(ApiError::invalid(
+            "amount_not_string",
+            "amount must be a decimal string in asset units, such as \"1.5\"",
+        ));
+    };
+    let amount = parse_decimal(amount, asset.decimals)
+        .map_err(|e| ApiError::invalid(e.reason(), format!("amount: {e}")))?;
+    if amount > asset.max_tip {
+        return Err(ApiError::invalid(
+            "amount_too_large",
+            format!("amount is over the maximum tip of {} {}", format_decimal(asset.max_tip, asset.decimals), asset.symbol),
+        ));
+    }
+    let message = match p.message.as_deref() {
+        None | Some("") => None,
+        Some(m) => Some(input::tip_message(m)?),
+    };
+    if from == to {
+        return Err(ApiError::invalid("self_tip", "from_user_id and to_user_id are the same user: nobody can tip themselves"));
+    }
+    let idempotency_key = match p.idempotency_key.as_deref() {
+        None => None,
+        Some(k) => Some(input::external_id("idempotency_key", k)?),
+    };
+    Ok(ValidTip { post_id, from, to, asset, amount, message, idempotency_key })
+}
+
+/// What makes two `tip.create` requests "the same" for an idempotency key.
+fn fingerprint(t: &ValidTip) -> String {
+    let canonical = json!([t.post_id, t.from, t.to, t.asset.symbol, t.amount.to_string(), t.message]);
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "request failed");
+    ApiError::internal()
+}
+
+pub(crate) async fn create(state: &AppState, caller: &Caller, p: CreateParams) -> Result<Value, ApiError> {
+    let t = validate(state, p)?;
+    state.check_rate(&caller.app_id, "tip.create", Some(&t.from))?;
+    let now = Utc::now();
+    let id = Uuid::new_v4();
+    let preimage = state.preimages.preimage_for(id.as_bytes());
+    let new = NewTip {
+        id,
+        app_id: caller.app_id.clone(),
+        post_id: t.post_id.clone(),
+        from_user: t.from.clone(),
+        to_user: t.to.clone(),
+        asset: t.asset.symbol.clone(),
+        amount: t.amount,
+        message: t.message.clone(),
+        idempotency_key: t.idempotency_key.clone(),
+        fingerprint: fingerprint(&t),
+        payment_hash: format!("0x{}", hex::encode(payment_hash(&preimage))),
+        expires_at: now + state.settings.invoice_expiry,
+        first_check_at: now + state.settings.schedule.fresh_interval,
+    };
+    // The record of intent: the tip and its payment hash are stored before the hub is asked.
+    let tip = match state.store.create_tip(&new).await.map_err(internal)? {
+        CreateOutcome::Created(row) => row,
+        CreateOutcome::Existing(row) if row.request_fingerprint != new.fingerprint => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "idempotency_key_reused",
+                "this idempotency_key was used for a tip with other parameters",
+            ))
+        }
+        CreateOutcome::Existing(row) => row,
+    };
+    let tip = match tip.invoice {
+        Some(_) => tip,
+        None => {
+            issue_invoice(state, &tip, t.asset).await?;
+            state
+                .store
+                .tip(&caller.app_id, tip.id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(ApiError::internal)?
+        }
+    };
+    Ok(tip_json(state, &tip, false))
+}
+
+/// Asks the hub for the tip's invoice. The preimage is derived from the tip id, so a retry after
+/// a timeout asks for the same invoice, and "invoice already exists" reads it back.
+async fn issue_invoice(state: &AppState, tip: &TipRow, asset: &Asset) -> Result<(), ApiError> {
+    let remaining = (tip.expires_at - Utc::now()).num_seconds();
+    if remaining < 1 {
+        return Err(ApiError::new(
+            ErrorCode::HubUnavailable,
+            "invoice_unavailable",
+            "the tip expired before the hub issued its invoice; create a new tip",
+        ));
+    }
+    let preimage = state.preimages.preimage_for(tip.id.as_bytes());
+    let currency = fiber_link_fnn::currency_from_str(&state.settings.currency).ok_or_else(ApiError::internal)?;
+    let params = NewInvoiceParams {
+        amount: tip.amount.base_units(),
+        description: Some(format!("Fiber Link tip for post {}", tip.post_id).chars().take(200).collect()),
+        currency,
+        payment_preimage: Some(Hash256(preimage)),
+        expiry: Some(remaining as u64),
+        udt_type_script: asset.udt_type_script.as_ref().map(script_json).transpose().map_err(internal)?,
+        ..Default::default()
+    };
+    let hub_unavailable = |e: &HubError| {
+        tracing::warn!(tip_id = %tip.id, error = %e, "the hub did not issue an invoice");
+        ApiError::new(
+            ErrorCode::HubUnavailable,
+            "hub_unavailable",
+            "the payment hub did not answer; retry with the same idempotency_key",
+        )
+    };
+    let hash = hash256(&tip.payment_hash).map_err(internal)?;
+    let (address, inv_hash, inv_amount) = match state.hub.new_invoice(&params).await {
+        Ok(r) => (r.invoice_address, r.invoice.data.payment_hash, r.invoice.amount),
+        Err(e) if e.is_invoice_already_exists() => match state.hub.get_invoice(hash).await {
+            Ok(r) => (r.invoice_address, r.invoice.data.payment_hash, r.invoice.amount),
+            Err(e) => return Err(hub_unavailable(&e)),
+        },
+        Err(e) => return Err(hub_unavailable(&e)),
+    };
+    if inv_hash != hash || inv_amount != Some(tip.amount.base_units()) {
+        tracing::error!(tip_id = %tip.id, "the hub's invoice does not match the tip (hash or amount)");
+        return Err(ApiError::internal());
+    }
+    state.store.attach_invoice(&tip.app_id, tip.id, &address, "api").await.map_err(internal)?;
+    Ok(())
+}
+
+fn ts(t: Option<DateTime<Utc>>) -> Value {
+    t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))).unwrap_or(Value::Null)
+}
+
+fn tip_json(state: &AppState, t: &TipRow, full: bool) -> Value {
+    let decimals = state.settings.assets.get(&t.asset).map(|a| a.decimals).unwrap_or(0);
+    let mut v = json!({
+        "tip_id": t.id.to_string(),
+        "state": t.state.as_str(),
+        "asset": t.asset,
+        "amount": format_decimal(t.amount, decimals),
+        "invoice": t.invoice,
+        "payment_hash": t.payment_hash,
+        "expires_at": ts(Some(t.expires_at)),
+        "created_at": ts(Some(t.created_at)),
+    });
+    if let Some(base) = &state.settings.public_url {
+        v["pay_url"] = Value::String(format!("{}/pay/{}", base.trim_end_matches('/'), t.id));
+    }
+    if full {
+        v["post_id"] = json!(t.post_id);
+        v["from_user_id"] = json!(t.from_user);
+        v["to_user_id"] = json!(t.to_user);
+        v["message"] = json!(t.message);
+        v["updated_at"] = ts(Some(t.updated_at));
+        v["invoice_at"] = ts(t.invoice_at);
+        v["pending_at"] = ts(t.pending_at);
+        v["settled_at"] = ts(t.settled_at);
+        v["ended_at"] = ts(t.ended_at);
+    }
+    v
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GetParams {
+    tip_id: String,
+    #[serde(default)]
+    include_events: bool,
+}
+
+fn parse_tip_id(s: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(s).map_err(|_| ApiError::invalid("tip_id_malformed", "tip_id must be a tip id as tip.create returned it"))
+}
+
+/// Reads the database only; never asks the hub. A caller watching an open tip makes the
+/// watcher check it sooner.
+pub(crate) async fn get(state: &AppState, caller: &Caller, p: GetParams) -> Result<Value, ApiError> {
+    state.check_rate(&caller.app_id, "tip.get", None)?;
+    let id = parse_tip_id(&p.tip_id)?;
+    let tip = state
+        .store
+        .tip(&caller.app_id, id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "tip_not_found", "no tip with this id for this app"))?;
+    if tip.state.is_open() {
+        let soon = Utc::now() + state.settings.schedule.watched_interval;
+        if let Err(e) = state.store.watch_tip(id, soon).await {
+            tracing::warn!(tip_id = %id, error = %e, "could not bring the tip's next check forward");
+        }
+    }
+    let mut v = tip_json(state, &tip, true);
+    if p.include_events {
+        let events = state.store.tip_events(&caller.app_id, id).await.map_err(internal)?;
+        v["events"] = serde_json::to_value(events).map_err(internal)?;
+    }
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BalanceParams {
+    user_id: ExternalId,
+}
+
+/// Per configured asset: available (credited), incoming (open tips), reserved (held for
+/// withdrawals in flight).
+pub(crate) async fn balance(state: &AppState, caller: &Caller, p: BalanceParams) -> Result<Value, ApiError> {
+    let user = p.user_id.validated("user_id")?;
+    state.check_rate(&caller.app_id, "balance.get", Some(&user))?;
+    let rows = state.store.user_balances(&caller.app_id, &user).await.map_err(internal)?;
+    let balances: Vec<Value> = state
+        .settings
+        .assets
+        .iter()
+        .map(|a| {
+            let row = rows.iter().find(|r| r.asset == a.symbol);
+            let f = |x: Option<Amount>| format_decimal(x.unwrap_or_default(), a.decimals);
+            json!({
+                "asset": a.symbol,
+                "decimals": a.decimals,
+                "available": f(row.map(|r| r.available)),
+                "incoming": f(row.map(|r| r.incoming)),
+                "reserved": "0",
+            })
+        })
+        .collect();
+    Ok(json!({"user_id": user, "balances": balances}))
+}

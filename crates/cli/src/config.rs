@@ -1,0 +1,252 @@
+//! Configuration: defaults → TOML file → `FIBER_LINK_*` environment, validated once into typed
+//! settings. Secrets (master key, hub token) come only from the environment or from files.
+
+use anyhow::{anyhow, bail, Context, Result};
+use fiber_link_api::{ApiSettings, Rate};
+use fiber_link_core::crypto::MasterKey;
+use fiber_link_core::{parse_decimal, Asset, Assets, Schedule, Script};
+use fiber_link_fnn::HubConfig;
+use fiber_link_worker::WorkerSettings;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub database_url: Option<String>,
+    pub listen: String,
+    pub public_url: Option<String>,
+    /// Invoice currency of the hub's chain: Fibb (mainnet), Fibt (testnet), Fibd (dev).
+    pub currency: String,
+    pub invoice_expiry_secs: u64,
+    pub master_key_file: Option<PathBuf>,
+    pub hub: HubSection,
+    pub api: ApiSection,
+    pub worker: WorkerSection,
+    pub schedule: Schedule,
+    pub assets: Vec<AssetSection>,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            database_url: None,
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            currency: "Fibd".into(),
+            invoice_expiry_secs: 3600,
+            master_key_file: None,
+            hub: HubSection::default(),
+            api: ApiSection::default(),
+            worker: WorkerSection::default(),
+            schedule: Schedule::default(),
+            assets: vec![AssetSection {
+                symbol: "CKB".into(),
+                decimals: 8,
+                max_tip: "1000000".into(),
+                udt_type_script: None,
+            }],
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubSection {
+    pub url: String,
+    pub timeout_ms: u64,
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for HubSection {
+    fn default() -> Self {
+        HubSection { url: "http://127.0.0.1:8227".into(), timeout_ms: 5000, token_file: None }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    pub max_body_bytes: usize,
+    pub secret_cache_ttl_ms: u64,
+    pub rate_per_app_method: Rate,
+    pub rate_per_app_user: Rate,
+    pub db_pool: u32,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        let d = ApiSettings::default();
+        ApiSection {
+            max_body_bytes: d.max_body_bytes,
+            secret_cache_ttl_ms: d.secret_cache_ttl.as_millis() as u64,
+            rate_per_app_method: d.rate_per_app_method,
+            rate_per_app_user: d.rate_per_app_user,
+            db_pool: 16,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSection {
+    pub batch: i64,
+    pub lease_secs: u64,
+    pub idle_poll_ms: u64,
+    pub invoice_grace_secs: u64,
+    pub db_pool: u32,
+}
+
+impl Default for WorkerSection {
+    fn default() -> Self {
+        WorkerSection { batch: 100, lease_secs: 30, idle_poll_ms: 250, invoice_grace_secs: 60, db_pool: 8 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetSection {
+    pub symbol: String,
+    pub decimals: u8,
+    /// The largest single tip, as a decimal string in asset units.
+    pub max_tip: String,
+    pub udt_type_script: Option<Script>,
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: String,
+    pub hub: HubConfig,
+    pub api: ApiSettings,
+    pub worker: WorkerSettings,
+    pub api_db_pool: u32,
+    pub worker_db_pool: u32,
+    master_key_source: MasterKeySource,
+}
+
+#[derive(Debug)]
+enum MasterKeySource {
+    Env,
+    File(PathBuf),
+    Missing,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn read_secret_file(path: &Path, what: &str) -> Result<String> {
+    let s = std::fs::read_to_string(path).with_context(|| format!("reading the {what} from {}", path.display()))?;
+    Ok(s.trim().to_string())
+}
+
+impl Config {
+    /// Loads `path` (or `FIBER_LINK_CONFIG`, or nothing: defaults), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let path = path.map(Path::to_path_buf).or_else(|| env("FIBER_LINK_CONFIG").map(PathBuf::from));
+        let mut f: FileConfig = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("in {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        if let Some(v) = env("DATABASE_URL") {
+            f.database_url = Some(v);
+        }
+        if let Some(v) = env("FIBER_LINK_LISTEN") {
+            f.listen = v;
+        }
+        if let Some(v) = env("FIBER_LINK_PUBLIC_URL") {
+            f.public_url = Some(v);
+        }
+        if let Some(v) = env("FIBER_LINK_CURRENCY") {
+            f.currency = v;
+        }
+        if let Some(v) = env("FIBER_LINK_HUB_URL") {
+            f.hub.url = v;
+        }
+        if let Some(v) = env("FIBER_LINK_INVOICE_EXPIRY_SECS") {
+            f.invoice_expiry_secs = v.parse().context("FIBER_LINK_INVOICE_EXPIRY_SECS must be a number of seconds")?;
+        }
+        Self::from_file_config(f)
+    }
+
+    pub fn from_file_config(f: FileConfig) -> Result<Config> {
+        let database_url = f
+            .database_url
+            .ok_or_else(|| anyhow!("no database: set DATABASE_URL (or database_url in the config file)"))?;
+        if fiber_link_fnn::currency_from_str(&f.currency).is_none() {
+            bail!("currency must be Fibb (mainnet), Fibt (testnet) or Fibd (dev), not {:?}", f.currency);
+        }
+        if !(1..=7 * 24 * 3600).contains(&f.invoice_expiry_secs) {
+            bail!("invoice_expiry_secs must be between 1 and 604800 (one week)");
+        }
+        let mut assets = Vec::new();
+        for a in f.assets {
+            let max_tip = parse_decimal(&a.max_tip, a.decimals)
+                .map_err(|e| anyhow!("asset {}: max_tip {:?}: {e}", a.symbol, a.max_tip))?;
+            assets.push(Asset { symbol: a.symbol, decimals: a.decimals, udt_type_script: a.udt_type_script, max_tip });
+        }
+        let assets = Assets::new(assets).map_err(|e| anyhow!("assets: {e}"))?;
+        let token = match (env("FIBER_LINK_HUB_TOKEN"), env("FIBER_LINK_HUB_TOKEN_FILE"), &f.hub.token_file) {
+            (Some(t), _, _) => Some(t),
+            (None, Some(p), _) => Some(read_secret_file(Path::new(&p), "hub token")?),
+            (None, None, Some(p)) => Some(read_secret_file(p, "hub token")?),
+            _ => None,
+        };
+        let hub = HubConfig { url: f.hub.url, token, timeout: Duration::from_millis(f.hub.timeout_ms.max(100)) };
+        let api = ApiSettings {
+            assets: assets.clone(),
+            currency: f.currency.clone(),
+            invoice_expiry: Duration::from_secs(f.invoice_expiry_secs.max(1)),
+            schedule: f.schedule.clone(),
+            max_body_bytes: f.api.max_body_bytes,
+            timestamp_window: Duration::from_secs(300),
+            secret_cache_ttl: Duration::from_millis(f.api.secret_cache_ttl_ms),
+            rate_per_app_method: f.api.rate_per_app_method,
+            rate_per_app_user: f.api.rate_per_app_user,
+            public_url: f.public_url,
+        };
+        let mut worker = WorkerSettings::new(f.currency, assets);
+        worker.schedule = f.schedule;
+        worker.batch = f.worker.batch.clamp(1, 10_000);
+        worker.lease = Duration::from_secs(f.worker.lease_secs.max(1));
+        worker.idle_poll = Duration::from_millis(f.worker.idle_poll_ms.max(10));
+        worker.invoice_grace = Duration::from_secs(f.worker.invoice_grace_secs);
+        let master_key_source = if env("FIBER_LINK_MASTER_KEY").is_some() {
+            MasterKeySource::Env
+        } else if let Some(p) = env("FIBER_LINK_MASTER_KEY_FILE").map(PathBuf::from).or(f.master_key_file) {
+            MasterKeySource::File(p)
+        } else {
+            MasterKeySource::Missing
+        };
+        Ok(Config {
+            database_url,
+            listen: f.listen,
+            hub,
+            api,
+            worker,
+            api_db_pool: f.api.db_pool.max(1),
+            worker_db_pool: f.worker.db_pool.max(1),
+            master_key_source,
+        })
+    }
+
+    /// The master key seals app secrets and derives payment preimages. It must never change for a
+    /// database (a new key cannot open the stored secrets).
+    pub fn master_key(&self) -> Result<MasterKey> {
+        let hex = match &self.master_key_source {
+            MasterKeySource::Env => env("FIBER_LINK_MASTER_KEY").unwrap_or_default(),
+            MasterKeySource::File(p) => read_secret_file(p, "master key")?,
+            MasterKeySource::Missing => bail!(
+                "no master key: set FIBER_LINK_MASTER_KEY (64 hex digits) or FIBER_LINK_MASTER_KEY_FILE; \
+                 `openssl rand -hex 32` makes one. Keep it: it opens the app secrets and derives the payment preimages"
+            ),
+        };
+        MasterKey::from_hex(&hex).map_err(|e| anyhow!("{e}"))
+    }
+}
