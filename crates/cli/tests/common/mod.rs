@@ -1,0 +1,251 @@
+//! The test stack: a fresh Postgres database, the hub simulator, the API and workers, each
+//! talking over real HTTP on loopback ports; nothing is mocked.
+#![allow(dead_code)]
+
+use fiber_link_api::{ApiSettings, AppState, Rate};
+use fiber_link_client::SignedClient;
+use fiber_link_core::crypto::{generate_app_secret, MasterKey};
+use fiber_link_core::{Amount, Asset, Assets, Schedule, Script};
+use fiber_link_fnn::{HubClient, HubConfig};
+use fiber_link_hubsim::{HubSim, SimOptions, SimUdt};
+use fiber_link_store::Store;
+use fiber_link_worker::{Watcher, WorkerSettings};
+use rand::RngCore;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The Postgres server the tests use: DATABASE_URL (scripts/test.sh points it at a private
+/// cluster), else the conventional local one.
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A new, empty, migrated database for one test.
+pub async fn fresh_db() -> (Store, String) {
+    let admin = admin_url();
+    let mut b = [0u8; 6];
+    rand::thread_rng().fill_bytes(&mut b);
+    let name = format!("fl_test_{}", hex::encode(b));
+    let admin_store = Store::connect(&admin, 1).await.unwrap_or_else(|e| {
+        panic!("cannot reach Postgres at {admin}: {e}\nRun the tests with scripts/test.sh, which starts a private cluster, or set DATABASE_URL")
+    });
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin_store.pool()).await.expect("create database");
+    admin_store.pool().close().await;
+    let url = match admin.rfind('/') {
+        Some(i) if !admin[..i].ends_with('/') => {
+            let (base, rest) = admin.split_at(i);
+            let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
+            format!("{base}/{name}{query}")
+        }
+        _ => format!("{}/{name}", admin.trim_end_matches('/')),
+    };
+    let store = Store::connect(&url, 20).await.expect("connect to the test database");
+    store.migrate().await.expect("migrations");
+    (store, url)
+}
+
+pub fn udt_script() -> Script {
+    Script {
+        code_hash: "0xe1e354d6d643ad42724d40967e334984534e0367405c5ae42a9d7d63d77df419".into(),
+        hash_type: "data2".into(),
+        args: "0x32e555f3ff8e135cece1351a6a2971518392c1e30375c1e006ad0ce8eac07947".into(),
+    }
+}
+
+pub fn test_assets() -> Assets {
+    Assets::new(vec![
+        Asset::ckb(Amount::from_base_units(1_000 * 100_000_000)),
+        Asset { symbol: "RUSD".into(), decimals: 6, udt_type_script: Some(udt_script()), max_tip: Amount::from_base_units(500_000_000) },
+    ])
+    .unwrap()
+}
+
+/// A schedule fast enough for tests.
+pub fn fast_schedule() -> Schedule {
+    Schedule {
+        fresh_interval: Duration::from_millis(100),
+        fresh_window: Duration::from_secs(60),
+        open_interval: Duration::from_millis(300),
+        watched_interval: Duration::from_millis(50),
+        expiry_grace: Duration::from_millis(200),
+        late_initial: Duration::from_millis(200),
+        late_max: Duration::from_millis(400),
+        late_window: Duration::from_secs(120),
+        error_base: Duration::from_millis(100),
+        error_max: Duration::from_millis(400),
+    }
+}
+
+pub struct StackOptions {
+    pub invoice_expiry: Duration,
+    pub hub_timeout: Duration,
+    pub rate_per_app_method: Rate,
+    pub rate_per_app_user: Rate,
+    pub hub_token: Option<String>,
+    pub client_hub_token: Option<String>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            invoice_expiry: Duration::from_secs(3600),
+            hub_timeout: Duration::from_secs(2),
+            rate_per_app_method: Rate { per_second: 100_000, burst: 100_000 },
+            rate_per_app_user: Rate { per_second: 100_000, burst: 100_000 },
+            hub_token: None,
+            client_hub_token: None,
+        }
+    }
+}
+
+pub struct Stack {
+    pub store: Store,
+    pub db_url: String,
+    pub master: MasterKey,
+    pub api_url: String,
+    pub hub_url: String,
+    pub hub: HubClient,
+    pub sim: HubSim,
+    pub app_id: String,
+    pub secret: String,
+    pub settings: ApiSettings,
+    shutdown: watch::Sender<bool>,
+    http: reqwest::Client,
+}
+
+async fn bind() -> (tokio::net::TcpListener, String) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    (l, url)
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Self::start_with(StackOptions::default()).await
+    }
+
+    pub async fn start_with(o: StackOptions) -> Stack {
+        let (store, db_url) = fresh_db().await;
+        let master = MasterKey::generate();
+        let (shutdown, rx) = watch::channel(false);
+
+        let sim = HubSim::new(SimOptions {
+            udts: vec![SimUdt { name: "RUSD".into(), script: udt_script() }],
+            token: o.hub_token.clone(),
+            settle_delay: Duration::from_millis(100),
+            ..Default::default()
+        })
+        .unwrap();
+        let (l, hub_url) = bind().await;
+        let mut r = rx.clone();
+        tokio::spawn(sim.clone().serve(l, async move {
+            let _ = r.wait_for(|v| *v).await;
+        }));
+        let hub = HubClient::new(&HubConfig {
+            url: hub_url.clone(),
+            token: o.client_hub_token.clone().or(o.hub_token.clone()),
+            timeout: o.hub_timeout,
+        })
+        .unwrap();
+
+        let settings = ApiSettings {
+            assets: test_assets(),
+            invoice_expiry: o.invoice_expiry,
+            schedule: fast_schedule(),
+            secret_cache_ttl: Duration::ZERO,
+            rate_per_app_method: o.rate_per_app_method,
+            rate_per_app_user: o.rate_per_app_user,
+            public_url: None,
+            ..ApiSettings::default()
+        };
+        let state = AppState::new(store.clone(), hub.clone(), settings.clone(), &master);
+        let (l, api_url) = bind().await;
+        let mut r = rx.clone();
+        tokio::spawn(async move {
+            axum::serve(l, fiber_link_api::router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = r.wait_for(|v| *v).await;
+                })
+                .await
+                .unwrap();
+        });
+
+        let (app_id, secret) = create_app(&store, &master, "Test forum").await;
+        Stack { store, db_url, master, api_url, hub_url, hub, sim, app_id, secret, settings, shutdown, http: reqwest::Client::new() }
+    }
+
+    pub fn client(&self) -> SignedClient {
+        SignedClient::new(&self.api_url, &self.app_id, &self.secret)
+    }
+
+    pub async fn second_app(&self) -> SignedClient {
+        let (id, secret) = create_app(&self.store, &self.master, "Other forum").await;
+        SignedClient::new(&self.api_url, &id, &secret)
+    }
+
+    pub fn worker_settings(&self) -> WorkerSettings {
+        let mut w = WorkerSettings::new("Fibd".into(), test_assets());
+        w.schedule = fast_schedule();
+        w.idle_poll = Duration::from_millis(20);
+        w.lease = Duration::from_secs(5);
+        w.invoice_grace = Duration::from_millis(300);
+        w
+    }
+
+    /// Starts a settlement watcher on its own connection pool; it stops with the stack.
+    pub async fn start_worker(&self) {
+        self.start_worker_with(self.worker_settings()).await
+    }
+
+    pub async fn start_worker_with(&self, s: WorkerSettings) {
+        let store = Store::connect(&self.db_url, 8).await.unwrap();
+        let w = Watcher::new(store, self.hub.clone(), s, self.master.preimage_key());
+        tokio::spawn(w.run(self.shutdown.subscribe()));
+    }
+
+    /// Calls a `sim_` control method over HTTP.
+    pub async fn sim(&self, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": [params]});
+        let v: Value = self.http.post(&self.hub_url).json(&body).send().await.unwrap().json().await.unwrap();
+        assert!(v.get("error").is_none(), "{method}: {v}");
+        v["result"].clone()
+    }
+
+    /// Polls `tip.get` until the tip is in `state`, or panics after `timeout`.
+    pub async fn wait_state(&self, c: &SignedClient, tip_id: &str, state: &str, timeout: Duration) -> Value {
+        let start = std::time::Instant::now();
+        loop {
+            let t = c.result("tip.get", json!({"tip_id": tip_id})).await.unwrap();
+            if t["state"] == state {
+                return t;
+            }
+            assert!(start.elapsed() < timeout, "tip {tip_id} did not reach {state} in {timeout:?}: {t}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn ledger_count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(self.store.pool()).await.unwrap()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+pub async fn create_app(store: &Store, master: &MasterKey, name: &str) -> (String, String) {
+    let mut b = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut b);
+    let id = format!("app_{}", hex::encode(b));
+    let secret = generate_app_secret();
+    store.create_app(&id, name, master.secret_box().seal(&format!("{id}/1"), &secret)).await.unwrap();
+    (id, secret)
+}
+
+/// A standard tip request.
+pub fn tip_params(amount: &str) -> Value {
+    json!({"post_id": "p1", "from_user_id": "alice", "to_user_id": "bob", "asset": "CKB", "amount": amount})
+}
