@@ -4,7 +4,7 @@ use crate::auth::Caller;
 use crate::AppState;
 use chrono::{DateTime, Utc};
 use fiber_link_core::crypto::payment_hash;
-use fiber_link_core::{format_decimal, input, parse_decimal, Amount, ApiError, Asset, ErrorCode};
+use fiber_link_core::{format_decimal, input, invoice_expiry_secs, parse_decimal, Amount, ApiError, Asset, ErrorCode};
 use fiber_link_fnn::{hash256, script_json, Hash256, HubError, NewInvoiceParams};
 use fiber_link_store::tips::{CreateOutcome, NewTip, TipRow};
 use serde::Deserialize;
@@ -150,14 +150,13 @@ pub(crate) async fn create(state: &AppState, caller: &Caller, p: CreateParams) -
 /// Asks the hub for the tip's invoice. The preimage is derived from the tip id, so a retry after
 /// a timeout asks for the same invoice, and "invoice already exists" reads it back.
 async fn issue_invoice(state: &AppState, tip: &TipRow, asset: &Asset) -> Result<(), ApiError> {
-    let remaining = (tip.expires_at - Utc::now()).num_seconds();
-    if remaining < 1 {
+    let Some(expiry) = invoice_expiry_secs(Utc::now().timestamp_millis(), tip.expires_at.timestamp_millis()) else {
         return Err(ApiError::new(
             ErrorCode::HubUnavailable,
             "invoice_unavailable",
             "the tip expired before the hub issued its invoice; create a new tip",
         ));
-    }
+    };
     let preimage = state.preimages.preimage_for(tip.id.as_bytes());
     let currency = fiber_link_fnn::currency_from_str(&state.settings.currency).ok_or_else(ApiError::internal)?;
     let params = NewInvoiceParams {
@@ -165,7 +164,7 @@ async fn issue_invoice(state: &AppState, tip: &TipRow, asset: &Asset) -> Result<
         description: Some(format!("Fiber Link tip for post {}", tip.post_id).chars().take(200).collect()),
         currency,
         payment_preimage: Some(Hash256(preimage)),
-        expiry: Some(remaining as u64),
+        expiry: Some(expiry),
         udt_type_script: asset.udt_type_script.as_ref().map(script_json).transpose().map_err(internal)?,
         ..Default::default()
     };

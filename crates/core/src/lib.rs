@@ -13,4 +13,4 @@ pub mod tip;
 pub use asset::{Asset, Assets, Script};
 pub use error::{ApiError, ErrorCode};
 pub use money::{format_decimal, parse_decimal, Amount, AmountError};
-pub use tip::{decide, Decision, InvoiceStatus, Schedule, TipClock, TipState};
+pub use tip::{decide, invoice_expiry_secs, Decision, InvoiceStatus, Schedule, TipClock, TipState};

@@ -299,3 +299,21 @@ mod tests {
         assert!(s.error_backoff(50, 0.999) < Duration::from_secs(90));
     }
 }
+
+/// The `expiry` (whole seconds, rounded up) to ask the hub for so that an invoice issued now
+/// lives at least until the tip's `expires_at`; `None` when the tip has expired already.
+pub fn invoice_expiry_secs(now_ms: i64, expires_ms: i64) -> Option<u64> {
+    let remaining = expires_ms - now_ms;
+    (remaining > 0).then(|| (remaining as u64).div_ceil(1000))
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    #[test]
+    fn rounds_up_and_refuses_the_past() {
+        assert_eq!(super::invoice_expiry_secs(0, 1), Some(1));
+        assert_eq!(super::invoice_expiry_secs(0, 1000), Some(1));
+        assert_eq!(super::invoice_expiry_secs(0, 3_600_000), Some(3600));
+        assert_eq!(super::invoice_expiry_secs(5, 5), None);
+    }
+}

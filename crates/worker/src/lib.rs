@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use fiber_link_core::crypto::PreimageKey;
-use fiber_link_core::{decide, Assets, Decision, InvoiceStatus, Schedule, TipClock, TipState};
+use fiber_link_core::{decide, invoice_expiry_secs, Assets, Decision, InvoiceStatus, Schedule, TipClock, TipState};
 use fiber_link_fnn::{hash256, invoice_status, script_json, Hash256, HubClient, HubError, NewInvoiceParams};
 use fiber_link_store::tips::{CreditOutcome, DueTip, Transition};
 use fiber_link_store::Store;
@@ -272,8 +272,7 @@ impl Watcher {
                 self.apply(tip, hash, invoice_status(r.status)).await
             }
             Err(e) if e.is_invoice_not_found() => {
-                let remaining = (tip.expires_at - now).num_seconds();
-                if remaining < 1 {
+                let Some(expiry) = invoice_expiry_secs(now.timestamp_millis(), tip.expires_at.timestamp_millis()) else {
                     let tr = Transition {
                         from: &[TipState::Unpaid],
                         to: TipState::Failed,
@@ -284,8 +283,8 @@ impl Watcher {
                     };
                     self.store.transition_tip(tip.id, &tr).await?;
                     return Ok(());
-                }
-                match self.new_invoice(tip, hash, remaining as u64).await {
+                };
+                match self.new_invoice(tip, hash, expiry).await {
                     Ok(address) => {
                         self.store.attach_invoice(&tip.app_id, tip.id, &address, "worker").await?;
                         let next = self.next_check(TipState::Unpaid, tip, 0);

@@ -84,6 +84,7 @@ pub struct StackOptions {
     pub rate_per_app_user: Rate,
     pub hub_token: Option<String>,
     pub client_hub_token: Option<String>,
+    pub settle_delay: Duration,
 }
 
 impl Default for StackOptions {
@@ -95,6 +96,7 @@ impl Default for StackOptions {
             rate_per_app_user: Rate { per_second: 100_000, burst: 100_000 },
             hub_token: None,
             client_hub_token: None,
+            settle_delay: Duration::from_millis(100),
         }
     }
 }
@@ -133,7 +135,7 @@ impl Stack {
         let sim = HubSim::new(SimOptions {
             udts: vec![SimUdt { name: "RUSD".into(), script: udt_script() }],
             token: o.hub_token.clone(),
-            settle_delay: Duration::from_millis(100),
+            settle_delay: o.settle_delay,
             ..Default::default()
         })
         .unwrap();
