@@ -304,3 +304,20 @@ async fn rate_limits_have_their_own_error() {
     p["from_user_id"] = json!("carol");
     assert!(c.result("tip.create", p).await.is_ok());
 }
+
+#[tokio::test]
+async fn the_hub_token_is_sent_as_a_bearer_header() {
+    let s = Stack::start_with(StackOptions { hub_token: Some("biscuit-123".into()), ..Default::default() }).await;
+    let t = s.client().result("tip.create", tip_params("1")).await.unwrap();
+    assert!(t["invoice"].is_string());
+    let wrong = Stack::start_with(StackOptions {
+        hub_token: Some("biscuit-123".into()),
+        client_hub_token: Some("other".into()),
+        ..Default::default()
+    })
+    .await;
+    let a = wrong.client().call("tip.create", tip_params("1")).await.unwrap();
+    assert_eq!(a.reason(), Some("hub_unavailable"), "{:?}", a.body);
+    let e = wrong.hub.node_info().await.unwrap_err();
+    assert!(matches!(e, fiber_link_fnn::HubError::Unauthorized), "{e}");
+}

@@ -410,8 +410,15 @@ impl HubSim {
             j::CkbInvoiceStatus::Cancelled => Err(RpcError::app("Invoice is already cancelled", echo)),
             j::CkbInvoiceStatus::Paid => Err(RpcError::app("Invoice is already paid", echo)),
             j::CkbInvoiceStatus::Received => {
+                // As at FNN, the invoice stays Received while the fulfill is committed.
                 inv.preimage = Some(p.payment_preimage.0);
-                inv.stored = Stored::Paid;
+                let (sim, hash, delay) = (self.clone(), p.payment_hash.0, self.0.opts.settle_delay);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    if let Some(inv) = sim.state().invoices.get_mut(&hash) {
+                        inv.stored = Stored::Paid;
+                    }
+                });
                 Ok(json!({}))
             }
         }
@@ -603,7 +610,7 @@ impl HubSim {
     }
 
     /// `sim_pay_invoice {invoice | payment_hash, delay_ms?, after_expiry?}`: a payer pays the
-    /// invoice. It turns `Received` after `delay_ms` (default 0) and `Paid` shortly after (a hold
+    /// invoice. It turns `Received` after `delay_ms` (default 100, as on a real direct channel) and `Paid` shortly after (a hold
     /// invoice stays `Received` until `settle_invoice`). An expired or cancelled invoice is
     /// refused as FNN refuses the TLC, unless `after_expiry` is set: then the payment arrives
     /// anyway, as a payment racing the invoice's expiry or cancellation can at a real node.
@@ -613,7 +620,8 @@ impl HubSim {
         struct PayParams {
             invoice: Option<String>,
             payment_hash: Option<String>,
-            #[serde(default)]
+            /// How long the payer's TLC takes to arrive; FNN shows about 0.1 s on a direct channel.
+            #[serde(default = "default_arrival_ms")]
             delay_ms: u64,
             #[serde(default)]
             after_expiry: bool,
@@ -671,6 +679,10 @@ impl HubSim {
         });
         Ok(json!({"payment_hash": format!("0x{}", hex::encode(hash)), "accepted": true}))
     }
+}
+
+fn default_arrival_ms() -> u64 {
+    100
 }
 
 fn rpc_response(id: Value, r: RpcResult) -> Value {
