@@ -25,11 +25,12 @@ struct Headers<'a> {
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<&'a str, ApiError> {
-    let v = h
-        .get(name)
-        .ok_or_else(|| ApiError::unauthorized("missing_header", format!("header {name} is required")))?;
-    v.to_str()
-        .map_err(|_| ApiError::unauthorized("malformed_header", format!("header {name} must be ASCII")))
+    let v = h.get(name).ok_or_else(|| {
+        ApiError::unauthorized("missing_header", format!("header {name} is required"))
+    })?;
+    v.to_str().map_err(|_| {
+        ApiError::unauthorized("malformed_header", format!("header {name} must be ASCII"))
+    })
 }
 
 fn parse_headers(h: &HeaderMap) -> Result<Headers<'_>, ApiError> {
@@ -42,7 +43,9 @@ fn parse_headers(h: &HeaderMap) -> Result<Headers<'_>, ApiError> {
     };
     if !(app_id.len() == 28
         && app_id.starts_with("app_")
-        && app_id[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && app_id[4..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
     {
         return Err(malformed("x-app-id", "an app id (app_ and 24 hex digits)"));
     }
@@ -50,23 +53,40 @@ fn parse_headers(h: &HeaderMap) -> Result<Headers<'_>, ApiError> {
         return Err(malformed("x-ts", "Unix time in whole seconds"));
     }
     if !(8..=128).contains(&nonce.len())
-        || !nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        || !nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(malformed("x-nonce", "8-128 characters of A-Z, a-z, 0-9, - and _"));
+        return Err(malformed(
+            "x-nonce",
+            "8-128 characters of A-Z, a-z, 0-9, - and _",
+        ));
     }
     let signature: [u8; 32] = hex::decode(sig)
         .ok()
         .and_then(|b| b.try_into().ok())
         .filter(|_| sig.len() == 64)
         .ok_or_else(|| malformed("x-signature", "64 hex digits (HMAC-SHA256)"))?;
-    Ok(Headers { app_id, ts, nonce, signature })
+    Ok(Headers {
+        app_id,
+        ts,
+        nonce,
+        signature,
+    })
 }
 
 /// Authenticates a request. Order matters: the signature is checked before the nonce is
 /// consumed, so nobody without the secret can burn an app's nonces.
-pub async fn authenticate(state: &AppState, h: &HeaderMap, body: &[u8]) -> Result<Caller, ApiError> {
+pub async fn authenticate(
+    state: &AppState,
+    h: &HeaderMap,
+    body: &[u8],
+) -> Result<Caller, ApiError> {
     let hd = parse_headers(h)?;
-    let ts: i64 = hd.ts.parse().map_err(|_| ApiError::unauthorized("malformed_header", "x-ts is not a number"))?;
+    let ts: i64 = hd
+        .ts
+        .parse()
+        .map_err(|_| ApiError::unauthorized("malformed_header", "x-ts is not a number"))?;
     let now = chrono::Utc::now().timestamp();
     let window = state.settings.timestamp_window.as_secs() as i64;
     if ts < now - window {
@@ -87,7 +107,9 @@ pub async fn authenticate(state: &AppState, h: &HeaderMap, body: &[u8]) -> Resul
         .iter()
         .filter(|s| s.expires_at.is_none_or(|e| e > now_utc))
         // every live secret is tried, in constant time each
-        .fold(false, |ok, s| verify_request(&s.secret, hd.ts, hd.nonce, body, &hd.signature) | ok);
+        .fold(false, |ok, s| {
+            verify_request(&s.secret, hd.ts, hd.nonce, body, &hd.signature) | ok
+        });
     if !matched {
         return Err(ApiError::unauthorized(
             "bad_signature",
@@ -95,7 +117,9 @@ pub async fn authenticate(state: &AppState, h: &HeaderMap, body: &[u8]) -> Resul
         ));
     }
     match state.nonces.consume(hd.app_id, hd.nonce).await {
-        Ok(true) => Ok(Caller { app_id: hd.app_id.to_string() }),
+        Ok(true) => Ok(Caller {
+            app_id: hd.app_id.to_string(),
+        }),
         Ok(false) => Err(ApiError::unauthorized(
             "replayed_nonce",
             "this x-nonce was already used by this app; use a fresh nonce for every request",
@@ -114,17 +138,24 @@ pub struct LiveSecret {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// When an app's secrets were read, and what they were.
+type CachedSecrets = (Instant, Arc<Vec<LiveSecret>>);
+
 /// App secrets, opened once and kept for `ttl` (0 = read the database on every request).
 /// A rotation or revocation takes effect on every instance within `ttl`.
 pub struct SecretCache {
     ttl: Duration,
     seal: fiber_link_core::crypto::SecretBox,
-    entries: Mutex<HashMap<String, (Instant, Arc<Vec<LiveSecret>>)>>,
+    entries: Mutex<HashMap<String, CachedSecrets>>,
 }
 
 impl SecretCache {
     pub fn new(ttl: Duration, seal: fiber_link_core::crypto::SecretBox) -> SecretCache {
-        SecretCache { ttl, seal, entries: Mutex::new(HashMap::new()) }
+        SecretCache {
+            ttl,
+            seal,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     async fn live(&self, store: &Store, app_id: &str) -> Result<Arc<Vec<LiveSecret>>, ApiError> {
@@ -141,12 +172,21 @@ impl SecretCache {
             ApiError::internal()
         })?;
         let Some(rows) = rows else {
-            return Err(ApiError::unauthorized("unknown_app", "x-app-id names no app on this service"));
+            return Err(ApiError::unauthorized(
+                "unknown_app",
+                "x-app-id names no app on this service",
+            ));
         };
         let mut live = Vec::new();
         for r in rows {
-            match self.seal.open(&format!("{app_id}/{}", r.secret_id), &r.sealed) {
-                Some(secret) => live.push(LiveSecret { secret, expires_at: r.expires_at }),
+            match self
+                .seal
+                .open(&format!("{app_id}/{}", r.secret_id), &r.sealed)
+            {
+                Some(secret) => live.push(LiveSecret {
+                    secret,
+                    expires_at: r.expires_at,
+                }),
                 None => tracing::error!(
                     app_id,
                     secret_id = r.secret_id,
@@ -185,7 +225,9 @@ impl NonceBook {
         tokio::spawn(async move {
             let writers = Arc::new(Semaphore::new(CONCURRENT_NONCE_WRITES));
             while let Some(first) = rx.recv().await {
-                let Ok(permit) = writers.clone().acquire_owned().await else { break };
+                let Ok(permit) = writers.clone().acquire_owned().await else {
+                    break;
+                };
                 let mut batch = vec![first];
                 while batch.len() < MAX_NONCE_BATCH {
                     match rx.try_recv() {
@@ -195,7 +237,8 @@ impl NonceBook {
                 }
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let pairs: Vec<(String, String)> = batch.iter().map(|(p, _)| p.clone()).collect();
+                    let pairs: Vec<(String, String)> =
+                        batch.iter().map(|(p, _)| p.clone()).collect();
                     match store.consume_nonces(&pairs).await {
                         Ok(fresh) => {
                             for ((_, reply), ok) in batch.into_iter().zip(fresh) {
@@ -223,6 +266,7 @@ impl NonceBook {
             .send(((app_id.to_string(), nonce.to_string()), reply))
             .await
             .map_err(|_| "the nonce writer stopped".to_string())?;
-        rx.await.map_err(|_| "the nonce writer dropped the request".to_string())?
+        rx.await
+            .map_err(|_| "the nonce writer dropped the request".to_string())?
     }
 }

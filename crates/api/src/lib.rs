@@ -70,8 +70,14 @@ impl Default for ApiSettings {
             max_body_bytes: 64 * 1024,
             timestamp_window: Duration::from_secs(300),
             secret_cache_ttl: Duration::from_secs(2),
-            rate_per_app_method: Rate { per_second: 200, burst: 400 },
-            rate_per_app_user: Rate { per_second: 5, burst: 20 },
+            rate_per_app_method: Rate {
+                per_second: 200,
+                burst: 400,
+            },
+            rate_per_app_user: Rate {
+                per_second: 5,
+                burst: 20,
+            },
             public_url: None,
         }
     }
@@ -101,7 +107,12 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Must be called inside a tokio runtime (starts the nonce writer).
-    pub fn new(store: Store, hub: HubClient, settings: ApiSettings, master: &MasterKey) -> AppState {
+    pub fn new(
+        store: Store,
+        hub: HubClient,
+        settings: ApiSettings,
+        master: &MasterKey,
+    ) -> AppState {
         let per_method = RateLimiter::keyed(settings.rate_per_app_method.quota());
         let per_user = RateLimiter::keyed(settings.rate_per_app_user.quota());
         AppState(Arc::new(Inner {
@@ -117,8 +128,17 @@ impl AppState {
     }
 
     /// Per (app, method), then per (app, user) when the method names a user.
-    fn check_rate(&self, app_id: &str, method: &'static str, user: Option<&str>) -> Result<(), ApiError> {
-        if self.per_method.check_key(&(app_id.to_string(), method)).is_err() {
+    fn check_rate(
+        &self,
+        app_id: &str,
+        method: &'static str,
+        user: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if self
+            .per_method
+            .check_key(&(app_id.to_string(), method))
+            .is_err()
+        {
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
                 "rate_limited",
@@ -126,7 +146,11 @@ impl AppState {
             ));
         }
         if let Some(u) = user {
-            if self.per_user.check_key(&(app_id.to_string(), u.to_string())).is_err() {
+            if self
+                .per_user
+                .check_key(&(app_id.to_string(), u.to_string()))
+                .is_err()
+            {
                 return Err(ApiError::new(
                     ErrorCode::RateLimited,
                     "rate_limited_user",
@@ -157,7 +181,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/rpc", post(rpc::rpc_handler))
         .route("/tips", post(rpc::rest_create_tip))
-        .route("/healthz/live", get(|| async { Json(serde_json::json!({"status": "live"})) }))
+        .route(
+            "/healthz/live",
+            get(|| async { Json(serde_json::json!({"status": "live"})) }),
+        )
         .route("/healthz/ready", get(ready))
         .with_state(state)
 }
@@ -175,6 +202,15 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         Err(_) => "no answer within 3 s".to_string(),
     };
     let ok = db == "ok" && hub == "ok";
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(serde_json::json!({"status": if ok {"ready"} else {"not ready"}, "database": db, "hub": hub})))
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(
+            serde_json::json!({"status": if ok {"ready"} else {"not ready"}, "database": db, "hub": hub}),
+        ),
+    )
 }

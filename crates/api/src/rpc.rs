@@ -24,7 +24,11 @@ fn rpc_error(id: Value, e: &ApiError) -> Response {
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::OK,
     };
-    (status, Json(json!({"jsonrpc": "2.0", "id": id, "error": error_object(e)}))).into_response()
+    (
+        status,
+        Json(json!({"jsonrpc": "2.0", "id": id, "error": error_object(e)})),
+    )
+        .into_response()
 }
 
 /// Reads the body up to the configured limit.
@@ -44,19 +48,32 @@ pub(crate) fn params<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
     let v = match v {
         Value::Null => json!({}),
         Value::Object(_) => v,
-        _ => return Err(ApiError::invalid("params_not_object", "params must be a JSON object of named parameters")),
+        _ => {
+            return Err(ApiError::invalid(
+                "params_not_object",
+                "params must be a JSON object of named parameters",
+            ))
+        }
     };
-    serde_json::from_value(v).map_err(|e| ApiError::invalid("invalid_params", format!("invalid params: {e}")))
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::invalid("invalid_params", format!("invalid params: {e}")))
 }
 
-async fn dispatch(state: &AppState, caller: &Caller, method: &str, p: Value) -> Result<Value, ApiError> {
+async fn dispatch(
+    state: &AppState,
+    caller: &Caller,
+    method: &str,
+    p: Value,
+) -> Result<Value, ApiError> {
     match method {
         "tip.create" => crate::tips::create(state, caller, params(p)?).await,
         "tip.get" => crate::tips::get(state, caller, params(p)?).await,
         "balance.get" => crate::tips::balance(state, caller, params(p)?).await,
         "health.ping" => {
             state.check_rate(&caller.app_id, "health.ping", None)?;
-            Ok(json!({"ok": true, "app_id": caller.app_id, "time": chrono::Utc::now().to_rfc3339()}))
+            Ok(
+                json!({"ok": true, "app_id": caller.app_id, "time": chrono::Utc::now().to_rfc3339()}),
+            )
         }
         _ => Err(ApiError::new(
             ErrorCode::MethodNotFound,
@@ -66,7 +83,11 @@ async fn dispatch(state: &AppState, caller: &Caller, method: &str, p: Value) -> 
     }
 }
 
-pub(crate) async fn rpc_handler(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn rpc_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let body = match read_body(&state, body).await {
         Ok(b) => b,
         Err(e) => return rpc_error(Value::Null, &e),
@@ -77,10 +98,23 @@ pub(crate) async fn rpc_handler(State(state): State<AppState>, headers: HeaderMa
     };
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(_) => return rpc_error(Value::Null, &ApiError::new(ErrorCode::ParseError, "parse_error", "the body is not valid JSON")),
+        Err(_) => {
+            return rpc_error(
+                Value::Null,
+                &ApiError::new(
+                    ErrorCode::ParseError,
+                    "parse_error",
+                    "the body is not valid JSON",
+                ),
+            )
+        }
     };
     let Value::Object(mut req) = req else {
-        let e = ApiError::new(ErrorCode::InvalidRequest, "invalid_request", "the body must be one JSON-RPC 2.0 request object (batches are not supported)");
+        let e = ApiError::new(
+            ErrorCode::InvalidRequest,
+            "invalid_request",
+            "the body must be one JSON-RPC 2.0 request object (batches are not supported)",
+        );
         return rpc_error(Value::Null, &e);
     };
     let id = req.remove("id").unwrap_or(Value::Null);
@@ -91,11 +125,21 @@ pub(crate) async fn rpc_handler(State(state): State<AppState>, headers: HeaderMa
     if !(id.is_string() || id.is_number()) {
         return rpc_error(id, &invalid("\"id\" must be a string or a number"));
     }
-    let Some(method) = req.get("method").and_then(Value::as_str).map(str::to_string) else {
+    let Some(method) = req
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
         return rpc_error(id, &invalid("\"method\" must be a string"));
     };
-    if let Some(k) = req.keys().find(|k| !matches!(k.as_str(), "jsonrpc" | "method" | "params")) {
-        return rpc_error(id, &invalid(&format!("unknown member {k:?} in the request")));
+    if let Some(k) = req
+        .keys()
+        .find(|k| !matches!(k.as_str(), "jsonrpc" | "method" | "params"))
+    {
+        return rpc_error(
+            id,
+            &invalid(&format!("unknown member {k:?} in the request")),
+        );
     }
     let p = req.remove("params").unwrap_or(Value::Null);
     match dispatch(&state, &caller, &method, p).await {
@@ -105,7 +149,11 @@ pub(crate) async fn rpc_handler(State(state): State<AppState>, headers: HeaderMa
 }
 
 /// `POST /tips`: the same signed body as `tip.create`'s params, answered as REST.
-pub(crate) async fn rest_create_tip(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn rest_create_tip(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let rest_error = |e: &ApiError| {
         let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         (status, Json(json!({"error": error_object(e)}))).into_response()
@@ -120,7 +168,13 @@ pub(crate) async fn rest_create_tip(State(state): State<AppState>, headers: Head
     };
     let p: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(_) => return rest_error(&ApiError::new(ErrorCode::ParseError, "parse_error", "the body is not valid JSON")),
+        Err(_) => {
+            return rest_error(&ApiError::new(
+                ErrorCode::ParseError,
+                "parse_error",
+                "the body is not valid JSON",
+            ))
+        }
     };
     let result = match params(p) {
         Ok(p) => crate::tips::create(&state, &caller, p).await,

@@ -4,7 +4,9 @@ use crate::auth::Caller;
 use crate::AppState;
 use chrono::{DateTime, Utc};
 use fiber_link_core::crypto::payment_hash;
-use fiber_link_core::{format_decimal, input, invoice_expiry_secs, parse_decimal, Amount, ApiError, Asset, ErrorCode};
+use fiber_link_core::{
+    format_decimal, input, invoice_expiry_secs, parse_decimal, Amount, ApiError, Asset, ErrorCode,
+};
 use fiber_link_fnn::{hash256, script_json, Hash256, HubError, NewInvoiceParams};
 use fiber_link_store::tips::{CreateOutcome, NewTip, TipRow};
 use serde::Deserialize;
@@ -57,8 +59,20 @@ fn validate<'a>(state: &'a AppState, p: CreateParams) -> Result<ValidTip<'a>, Ap
     let from = p.from_user_id.validated("from_user_id")?;
     let to = p.to_user_id.validated("to_user_id")?;
     let asset = state.settings.assets.get(&p.asset).ok_or_else(|| {
-        let known: Vec<&str> = state.settings.assets.iter().map(|a| a.symbol.as_str()).collect();
-        ApiError::invalid("unknown_asset", format!("asset {:?} is not accepted here; use one of {}", p.asset, known.join(", ")))
+        let known: Vec<&str> = state
+            .settings
+            .assets
+            .iter()
+            .map(|a| a.symbol.as_str())
+            .collect();
+        ApiError::invalid(
+            "unknown_asset",
+            format!(
+                "asset {:?} is not accepted here; use one of {}",
+                p.asset,
+                known.join(", ")
+            ),
+        )
     })?;
     let Value::String(amount) = &p.amount else {
         return Err(ApiError::invalid(
@@ -71,7 +85,11 @@ fn validate<'a>(state: &'a AppState, p: CreateParams) -> Result<ValidTip<'a>, Ap
     if amount > asset.max_tip {
         return Err(ApiError::invalid(
             "amount_too_large",
-            format!("amount is over the maximum tip of {} {}", format_decimal(asset.max_tip, asset.decimals), asset.symbol),
+            format!(
+                "amount is over the maximum tip of {} {}",
+                format_decimal(asset.max_tip, asset.decimals),
+                asset.symbol
+            ),
         ));
     }
     let message = match p.message.as_deref() {
@@ -79,18 +97,36 @@ fn validate<'a>(state: &'a AppState, p: CreateParams) -> Result<ValidTip<'a>, Ap
         Some(m) => Some(input::tip_message(m)?),
     };
     if from == to {
-        return Err(ApiError::invalid("self_tip", "from_user_id and to_user_id are the same user: nobody can tip themselves"));
+        return Err(ApiError::invalid(
+            "self_tip",
+            "from_user_id and to_user_id are the same user: nobody can tip themselves",
+        ));
     }
     let idempotency_key = match p.idempotency_key.as_deref() {
         None => None,
         Some(k) => Some(input::external_id("idempotency_key", k)?),
     };
-    Ok(ValidTip { post_id, from, to, asset, amount, message, idempotency_key })
+    Ok(ValidTip {
+        post_id,
+        from,
+        to,
+        asset,
+        amount,
+        message,
+        idempotency_key,
+    })
 }
 
 /// What makes two `tip.create` requests "the same" for an idempotency key.
 fn fingerprint(t: &ValidTip) -> String {
-    let canonical = json!([t.post_id, t.from, t.to, t.asset.symbol, t.amount.to_string(), t.message]);
+    let canonical = json!([
+        t.post_id,
+        t.from,
+        t.to,
+        t.asset.symbol,
+        t.amount.to_string(),
+        t.message
+    ]);
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
@@ -99,7 +135,11 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal()
 }
 
-pub(crate) async fn create(state: &AppState, caller: &Caller, p: CreateParams) -> Result<Value, ApiError> {
+pub(crate) async fn create(
+    state: &AppState,
+    caller: &Caller,
+    p: CreateParams,
+) -> Result<Value, ApiError> {
     let t = validate(state, p)?;
     state.check_rate(&caller.app_id, "tip.create", Some(&t.from))?;
     let now = Utc::now();
@@ -150,7 +190,10 @@ pub(crate) async fn create(state: &AppState, caller: &Caller, p: CreateParams) -
 /// Asks the hub for the tip's invoice. The preimage is derived from the tip id, so a retry after
 /// a timeout asks for the same invoice, and "invoice already exists" reads it back.
 async fn issue_invoice(state: &AppState, tip: &TipRow, asset: &Asset) -> Result<(), ApiError> {
-    let Some(expiry) = invoice_expiry_secs(Utc::now().timestamp_millis(), tip.expires_at.timestamp_millis()) else {
+    let Some(expiry) = invoice_expiry_secs(
+        Utc::now().timestamp_millis(),
+        tip.expires_at.timestamp_millis(),
+    ) else {
         return Err(ApiError::new(
             ErrorCode::HubUnavailable,
             "invoice_unavailable",
@@ -158,14 +201,25 @@ async fn issue_invoice(state: &AppState, tip: &TipRow, asset: &Asset) -> Result<
         ));
     };
     let preimage = state.preimages.preimage_for(tip.id.as_bytes());
-    let currency = fiber_link_fnn::currency_from_str(&state.settings.currency).ok_or_else(ApiError::internal)?;
+    let currency = fiber_link_fnn::currency_from_str(&state.settings.currency)
+        .ok_or_else(ApiError::internal)?;
     let params = NewInvoiceParams {
         amount: tip.amount.base_units(),
-        description: Some(format!("Fiber Link tip for post {}", tip.post_id).chars().take(200).collect()),
+        description: Some(
+            format!("Fiber Link tip for post {}", tip.post_id)
+                .chars()
+                .take(200)
+                .collect(),
+        ),
         currency,
         payment_preimage: Some(Hash256(preimage)),
         expiry: Some(expiry),
-        udt_type_script: asset.udt_type_script.as_ref().map(script_json).transpose().map_err(internal)?,
+        udt_type_script: asset
+            .udt_type_script
+            .as_ref()
+            .map(script_json)
+            .transpose()
+            .map_err(internal)?,
         ..Default::default()
     };
     let hub_unavailable = |e: &HubError| {
@@ -178,9 +232,17 @@ async fn issue_invoice(state: &AppState, tip: &TipRow, asset: &Asset) -> Result<
     };
     let hash = hash256(&tip.payment_hash).map_err(internal)?;
     let (address, inv_hash, inv_amount) = match state.hub.new_invoice(&params).await {
-        Ok(r) => (r.invoice_address, r.invoice.data.payment_hash, r.invoice.amount),
+        Ok(r) => (
+            r.invoice_address,
+            r.invoice.data.payment_hash,
+            r.invoice.amount,
+        ),
         Err(e) if e.is_invoice_already_exists() => match state.hub.get_invoice(hash).await {
-            Ok(r) => (r.invoice_address, r.invoice.data.payment_hash, r.invoice.amount),
+            Ok(r) => (
+                r.invoice_address,
+                r.invoice.data.payment_hash,
+                r.invoice.amount,
+            ),
             Err(e) => return Err(hub_unavailable(&e)),
         },
         Err(e) => return Err(hub_unavailable(&e)),
@@ -189,16 +251,26 @@ async fn issue_invoice(state: &AppState, tip: &TipRow, asset: &Asset) -> Result<
         tracing::error!(tip_id = %tip.id, "the hub's invoice does not match the tip (hash or amount)");
         return Err(ApiError::internal());
     }
-    state.store.attach_invoice(&tip.app_id, tip.id, &address, "api").await.map_err(internal)?;
+    state
+        .store
+        .attach_invoice(&tip.app_id, tip.id, &address, "api")
+        .await
+        .map_err(internal)?;
     Ok(())
 }
 
 fn ts(t: Option<DateTime<Utc>>) -> Value {
-    t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))).unwrap_or(Value::Null)
+    t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+        .unwrap_or(Value::Null)
 }
 
 fn tip_json(state: &AppState, t: &TipRow, full: bool) -> Value {
-    let decimals = state.settings.assets.get(&t.asset).map(|a| a.decimals).unwrap_or(0);
+    let decimals = state
+        .settings
+        .assets
+        .get(&t.asset)
+        .map(|a| a.decimals)
+        .unwrap_or(0);
     let mut v = json!({
         "tip_id": t.id.to_string(),
         "state": t.state.as_str(),
@@ -235,12 +307,21 @@ pub(crate) struct GetParams {
 }
 
 fn parse_tip_id(s: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(s).map_err(|_| ApiError::invalid("tip_id_malformed", "tip_id must be a tip id as tip.create returned it"))
+    Uuid::try_parse(s).map_err(|_| {
+        ApiError::invalid(
+            "tip_id_malformed",
+            "tip_id must be a tip id as tip.create returned it",
+        )
+    })
 }
 
 /// Reads the database only; never asks the hub. A caller watching an open tip makes the
 /// watcher check it sooner.
-pub(crate) async fn get(state: &AppState, caller: &Caller, p: GetParams) -> Result<Value, ApiError> {
+pub(crate) async fn get(
+    state: &AppState,
+    caller: &Caller,
+    p: GetParams,
+) -> Result<Value, ApiError> {
     state.check_rate(&caller.app_id, "tip.get", None)?;
     let id = parse_tip_id(&p.tip_id)?;
     let tip = state
@@ -248,7 +329,13 @@ pub(crate) async fn get(state: &AppState, caller: &Caller, p: GetParams) -> Resu
         .tip(&caller.app_id, id)
         .await
         .map_err(internal)?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "tip_not_found", "no tip with this id for this app"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                "tip_not_found",
+                "no tip with this id for this app",
+            )
+        })?;
     if tip.state.is_open() {
         let soon = Utc::now() + state.settings.schedule.watched_interval;
         if let Err(e) = state.store.watch_tip(id, soon).await {
@@ -257,7 +344,11 @@ pub(crate) async fn get(state: &AppState, caller: &Caller, p: GetParams) -> Resu
     }
     let mut v = tip_json(state, &tip, true);
     if p.include_events {
-        let events = state.store.tip_events(&caller.app_id, id).await.map_err(internal)?;
+        let events = state
+            .store
+            .tip_events(&caller.app_id, id)
+            .await
+            .map_err(internal)?;
         v["events"] = serde_json::to_value(events).map_err(internal)?;
     }
     Ok(v)
@@ -271,10 +362,18 @@ pub(crate) struct BalanceParams {
 
 /// Per configured asset: available (credited), incoming (open tips), reserved (held for
 /// withdrawals in flight).
-pub(crate) async fn balance(state: &AppState, caller: &Caller, p: BalanceParams) -> Result<Value, ApiError> {
+pub(crate) async fn balance(
+    state: &AppState,
+    caller: &Caller,
+    p: BalanceParams,
+) -> Result<Value, ApiError> {
     let user = p.user_id.validated("user_id")?;
     state.check_rate(&caller.app_id, "balance.get", Some(&user))?;
-    let rows = state.store.user_balances(&caller.app_id, &user).await.map_err(internal)?;
+    let rows = state
+        .store
+        .user_balances(&caller.app_id, &user)
+        .await
+        .map_err(internal)?;
     let balances: Vec<Value> = state
         .settings
         .assets

@@ -61,7 +61,11 @@ pub struct HubSection {
 
 impl Default for HubSection {
     fn default() -> Self {
-        HubSection { url: "http://127.0.0.1:8227".into(), timeout_ms: 5000, token_file: None }
+        HubSection {
+            url: "http://127.0.0.1:8227".into(),
+            timeout_ms: 5000,
+            token_file: None,
+        }
     }
 }
 
@@ -100,7 +104,13 @@ pub struct WorkerSection {
 
 impl Default for WorkerSection {
     fn default() -> Self {
-        WorkerSection { batch: 100, lease_secs: 30, idle_poll_ms: 250, invoice_grace_secs: 60, db_pool: 8 }
+        WorkerSection {
+            batch: 100,
+            lease_secs: 30,
+            idle_poll_ms: 250,
+            invoice_grace_secs: 60,
+            db_pool: 8,
+        }
     }
 }
 
@@ -139,17 +149,21 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<String> {
-    let s = std::fs::read_to_string(path).with_context(|| format!("reading the {what} from {}", path.display()))?;
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the {what} from {}", path.display()))?;
     Ok(s.trim().to_string())
 }
 
 impl Config {
     /// Loads `path` (or `FIBER_LINK_CONFIG`, or nothing: defaults), then applies the environment.
     pub fn load(path: Option<&Path>) -> Result<Config> {
-        let path = path.map(Path::to_path_buf).or_else(|| env("FIBER_LINK_CONFIG").map(PathBuf::from));
+        let path = path
+            .map(Path::to_path_buf)
+            .or_else(|| env("FIBER_LINK_CONFIG").map(PathBuf::from));
         let mut f: FileConfig = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
                 toml::from_str(&text).with_context(|| format!("in {}", p.display()))?
             }
             None => FileConfig::default(),
@@ -170,17 +184,22 @@ impl Config {
             f.hub.url = v;
         }
         if let Some(v) = env("FIBER_LINK_INVOICE_EXPIRY_SECS") {
-            f.invoice_expiry_secs = v.parse().context("FIBER_LINK_INVOICE_EXPIRY_SECS must be a number of seconds")?;
+            f.invoice_expiry_secs = v
+                .parse()
+                .context("FIBER_LINK_INVOICE_EXPIRY_SECS must be a number of seconds")?;
         }
         Self::from_file_config(f)
     }
 
     pub fn from_file_config(f: FileConfig) -> Result<Config> {
-        let database_url = f
-            .database_url
-            .ok_or_else(|| anyhow!("no database: set DATABASE_URL (or database_url in the config file)"))?;
+        let database_url = f.database_url.ok_or_else(|| {
+            anyhow!("no database: set DATABASE_URL (or database_url in the config file)")
+        })?;
         if fiber_link_fnn::currency_from_str(&f.currency).is_none() {
-            bail!("currency must be Fibb (mainnet), Fibt (testnet) or Fibd (dev), not {:?}", f.currency);
+            bail!(
+                "currency must be Fibb (mainnet), Fibt (testnet) or Fibd (dev), not {:?}",
+                f.currency
+            );
         }
         if !(1..=7 * 24 * 3600).contains(&f.invoice_expiry_secs) {
             bail!("invoice_expiry_secs must be between 1 and 604800 (one week)");
@@ -189,16 +208,29 @@ impl Config {
         for a in f.assets {
             let max_tip = parse_decimal(&a.max_tip, a.decimals)
                 .map_err(|e| anyhow!("asset {}: max_tip {:?}: {e}", a.symbol, a.max_tip))?;
-            assets.push(Asset { symbol: a.symbol, decimals: a.decimals, udt_type_script: a.udt_type_script, max_tip });
+            assets.push(Asset {
+                symbol: a.symbol,
+                decimals: a.decimals,
+                udt_type_script: a.udt_type_script,
+                max_tip,
+            });
         }
         let assets = Assets::new(assets).map_err(|e| anyhow!("assets: {e}"))?;
-        let token = match (env("FIBER_LINK_HUB_TOKEN"), env("FIBER_LINK_HUB_TOKEN_FILE"), &f.hub.token_file) {
+        let token = match (
+            env("FIBER_LINK_HUB_TOKEN"),
+            env("FIBER_LINK_HUB_TOKEN_FILE"),
+            &f.hub.token_file,
+        ) {
             (Some(t), _, _) => Some(t),
             (None, Some(p), _) => Some(read_secret_file(Path::new(&p), "hub token")?),
             (None, None, Some(p)) => Some(read_secret_file(p, "hub token")?),
             _ => None,
         };
-        let hub = HubConfig { url: f.hub.url, token, timeout: Duration::from_millis(f.hub.timeout_ms.max(100)) };
+        let hub = HubConfig {
+            url: f.hub.url,
+            token,
+            timeout: Duration::from_millis(f.hub.timeout_ms.max(100)),
+        };
         let api = ApiSettings {
             assets: assets.clone(),
             currency: f.currency.clone(),
@@ -219,7 +251,10 @@ impl Config {
         worker.invoice_grace = Duration::from_secs(f.worker.invoice_grace_secs);
         let master_key_source = if env("FIBER_LINK_MASTER_KEY").is_some() {
             MasterKeySource::Env
-        } else if let Some(p) = env("FIBER_LINK_MASTER_KEY_FILE").map(PathBuf::from).or(f.master_key_file) {
+        } else if let Some(p) = env("FIBER_LINK_MASTER_KEY_FILE")
+            .map(PathBuf::from)
+            .or(f.master_key_file)
+        {
             MasterKeySource::File(p)
         } else {
             MasterKeySource::Missing

@@ -119,7 +119,9 @@ enum AppCommand {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("{s:?}: expected a number with s, m, h or d"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with s, m, h or d"))?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,
@@ -133,7 +135,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.init(),
@@ -147,8 +151,9 @@ fn shutdown_signal() -> watch::Receiver<bool> {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}
@@ -190,7 +195,11 @@ async fn run(cli: Cli) -> Result<()> {
                 Command::Serve { migrate } => serve(cfg, migrate).await,
                 Command::Worker { migrate } => worker(cfg, migrate).await,
                 Command::Migrate => {
-                    connect(&cfg, 2).await?.migrate().await.context("applying migrations")?;
+                    connect(&cfg, 2)
+                        .await?
+                        .migrate()
+                        .await
+                        .context("applying migrations")?;
                     println!("migrations applied");
                     Ok(())
                 }
@@ -257,12 +266,27 @@ async fn hubsim(a: HubsimArgs) -> Result<()> {
         let [name, code_hash, hash_type, args] = parts[..] else {
             bail!("--udt must be NAME:CODE_HASH:HASH_TYPE:ARGS, got {u:?}");
         };
-        let script = fiber_link_core::Script { code_hash: code_hash.into(), hash_type: hash_type.into(), args: args.into() };
-        script.validate().map_err(|e| anyhow!("--udt {name}: {e}"))?;
-        udts.push(SimUdt { name: name.into(), script });
+        let script = fiber_link_core::Script {
+            code_hash: code_hash.into(),
+            hash_type: hash_type.into(),
+            args: args.into(),
+        };
+        script
+            .validate()
+            .map_err(|e| anyhow!("--udt {name}: {e}"))?;
+        udts.push(SimUdt {
+            name: name.into(),
+            script,
+        });
     }
-    let sim = HubSim::new(SimOptions { currency: a.currency, node_key, udts, token: a.token, ..Default::default() })
-        .map_err(|e| anyhow!(e))?;
+    let sim = HubSim::new(SimOptions {
+        currency: a.currency,
+        node_key,
+        udts,
+        token: a.token,
+        ..Default::default()
+    })
+    .map_err(|e| anyhow!(e))?;
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is the port in use?)", a.listen))?;
@@ -293,9 +317,15 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
             let id = new_app_id();
             let secret = generate_app_secret();
             let sealed = master.secret_box().seal(&format!("{id}/1"), &secret);
-            store.create_app(&id, &name, sealed).await.context("creating the app")?;
+            store
+                .create_app(&id, &name, sealed)
+                .await
+                .context("creating the app")?;
             if json {
-                println!("{}", serde_json::json!({"app_id": id, "name": name, "secret": secret}));
+                println!(
+                    "{}",
+                    serde_json::json!({"app_id": id, "name": name, "secret": secret})
+                );
             } else {
                 println!("app created: {name}\napp id: {id}\nsecret: {secret}\n(the secret is shown once; keep it in the community's settings)");
             }
@@ -308,21 +338,36 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
                 println!("no apps yet: fiber-link app create --name NAME");
             } else {
                 for a in apps {
-                    println!("{}  {}  live secrets: {}  created {}", a.id, a.name, a.live_secrets, a.created_at.to_rfc3339());
+                    println!(
+                        "{}  {}  live secrets: {}  created {}",
+                        a.id,
+                        a.name,
+                        a.live_secrets,
+                        a.created_at.to_rfc3339()
+                    );
                 }
             }
         }
-        AppCommand::RotateSecret { app_id, overlap, json } => {
+        AppCommand::RotateSecret {
+            app_id,
+            overlap,
+            json,
+        } => {
             let master = cfg.master_key()?;
             let secret = generate_app_secret();
             let seal = master.secret_box();
             let (secret_id, old_end) = store
-                .rotate_secret(&app_id, overlap, |sid| seal.seal(&format!("{app_id}/{sid}"), &secret))
+                .rotate_secret(&app_id, overlap, |sid| {
+                    seal.seal(&format!("{app_id}/{sid}"), &secret)
+                })
                 .await
                 .map_err(|e| missing(&app_id, e))?;
             let old_end = old_end.map(|t| t.to_rfc3339());
             if json {
-                println!("{}", serde_json::json!({"app_id": app_id, "secret_id": secret_id, "secret": secret, "previous_valid_until": old_end}));
+                println!(
+                    "{}",
+                    serde_json::json!({"app_id": app_id, "secret_id": secret_id, "secret": secret, "previous_valid_until": old_end})
+                );
             } else {
                 println!("new secret: {secret}");
                 match old_end {
@@ -333,7 +378,10 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
         }
         AppCommand::RevokeSecret { app_id, all, json } => {
             let which = if all { Revoke::All } else { Revoke::Previous };
-            let n = store.revoke_secrets(&app_id, which).await.map_err(|e| missing(&app_id, e))?;
+            let n = store
+                .revoke_secrets(&app_id, which)
+                .await
+                .map_err(|e| missing(&app_id, e))?;
             if json {
                 println!("{}", serde_json::json!({"app_id": app_id, "revoked": n}));
             } else {

@@ -21,25 +21,41 @@ async fn a_paid_tip_settles_once_and_credits_the_author() {
     let t = c.result("tip.create", tip_params("1.5")).await.unwrap();
     assert_eq!(t["state"], "UNPAID");
     assert_eq!(t["amount"], "1.5");
-    let invoice: fiber_types::CkbInvoice = t["invoice"].as_str().unwrap().parse().expect("a signed Fiber invoice");
+    let invoice: fiber_types::CkbInvoice = t["invoice"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .expect("a signed Fiber invoice");
     assert_eq!(invoice.amount(), Some(150_000_000), "1.5 CKB in shannons");
     assert_eq!(invoice.currency, fiber_types::Currency::Fibd);
     assert!(invoice.udt_type_script().is_none());
     let expiry = invoice.expiry_time().expect("explicit expiry").as_secs();
     assert!((3590..=3600).contains(&expiry), "expiry {expiry}");
-    assert_eq!(format!("0x{}", hex::encode(invoice.payment_hash().as_ref())), t["payment_hash"].as_str().unwrap());
+    assert_eq!(
+        format!("0x{}", hex::encode(invoice.payment_hash().as_ref())),
+        t["payment_hash"].as_str().unwrap()
+    );
     assert!(invoice.check_signature().is_ok());
 
-    let before = c.result("balance.get", json!({"user_id": "bob"})).await.unwrap();
+    let before = c
+        .result("balance.get", json!({"user_id": "bob"}))
+        .await
+        .unwrap();
     assert_eq!(before["balances"][0]["incoming"], "1.5");
     assert_eq!(before["balances"][0]["available"], "0");
 
-    s.sim("sim_pay_invoice", json!({"invoice": t["invoice"]})).await;
+    s.sim("sim_pay_invoice", json!({"invoice": t["invoice"]}))
+        .await;
     let tip_id = t["tip_id"].as_str().unwrap();
-    let done = s.wait_state(&c, tip_id, "SETTLED", Duration::from_secs(10)).await;
+    let done = s
+        .wait_state(&c, tip_id, "SETTLED", Duration::from_secs(10))
+        .await;
     assert!(done["settled_at"].is_string());
 
-    let bal = c.result("balance.get", json!({"user_id": "bob"})).await.unwrap();
+    let bal = c
+        .result("balance.get", json!({"user_id": "bob"}))
+        .await
+        .unwrap();
     assert_eq!(bal["balances"][0]["asset"], "CKB");
     assert_eq!(bal["balances"][0]["available"], "1.5");
     assert_eq!(bal["balances"][0]["incoming"], "0");
@@ -52,10 +68,24 @@ async fn a_paid_tip_settles_once_and_credits_the_author() {
     .fetch_all(s.store.pool())
     .await
     .unwrap();
-    assert_eq!(entries, vec![("author".into(), "150000000".into()), ("hub".into(), "-150000000".into())]);
+    assert_eq!(
+        entries,
+        vec![
+            ("author".into(), "150000000".into()),
+            ("hub".into(), "-150000000".into())
+        ]
+    );
     // the timeline shows the whole path
-    let full = c.result("tip.get", json!({"tip_id": tip_id, "include_events": true})).await.unwrap();
-    let states: Vec<&str> = full["events"].as_array().unwrap().iter().map(|e| e["to_state"].as_str().unwrap()).collect();
+    let full = c
+        .result("tip.get", json!({"tip_id": tip_id, "include_events": true}))
+        .await
+        .unwrap();
+    let states: Vec<&str> = full["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_state"].as_str().unwrap())
+        .collect();
     assert_eq!(states.first(), Some(&"UNPAID"));
     assert_eq!(states.last(), Some(&"SETTLED"));
 }
@@ -77,7 +107,10 @@ async fn udt_tips_carry_the_asset_script_and_rest_works_too() {
         json!({"code_hash": want.code_hash, "hash_type": want.hash_type, "args": want.args})
     );
     // REST errors come with an HTTP status
-    let bad = c.post_signed("/tips", serde_json::to_vec(&json!({"post_id": 7})).unwrap()).await.unwrap();
+    let bad = c
+        .post_signed("/tips", serde_json::to_vec(&json!({"post_id": 7})).unwrap())
+        .await
+        .unwrap();
     assert_eq!(bad.status, 400);
     assert_eq!(bad.body["error"]["data"]["reason"], "invalid_params");
 }
@@ -104,7 +137,11 @@ async fn a_timed_out_create_is_recovered_by_the_retry() {
     // The hub answers slower than the API waits: the first request times out after the hub
     // created the invoice; the retry with the same key gets "invoice already exists" and reads
     // the invoice back.
-    let s = Stack::start_with(StackOptions { hub_timeout: Duration::from_millis(300), ..Default::default() }).await;
+    let s = Stack::start_with(StackOptions {
+        hub_timeout: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
     let c = s.client();
     let mut p = tip_params("1");
     p["idempotency_key"] = json!("retry-1");
@@ -115,9 +152,15 @@ async fn a_timed_out_create_is_recovered_by_the_retry() {
     s.sim("sim_set_faults", json!({})).await;
     let second = c.result("tip.create", p).await.unwrap();
     let inv: fiber_types::CkbInvoice = second["invoice"].as_str().unwrap().parse().unwrap();
-    assert_eq!(format!("0x{}", hex::encode(inv.payment_hash().as_ref())), second["payment_hash"].as_str().unwrap());
+    assert_eq!(
+        format!("0x{}", hex::encode(inv.payment_hash().as_ref())),
+        second["payment_hash"].as_str().unwrap()
+    );
     let stats = s.sim("sim_stats", json!({})).await;
-    assert_eq!(stats["invoices"]["Open"], 1, "one invoice at the hub: {stats}");
+    assert_eq!(
+        stats["invoices"]["Open"], 1,
+        "one invoice at the hub: {stats}"
+    );
     assert_eq!(tip_count(&s).await, 1);
 }
 
@@ -131,15 +174,35 @@ fn bad_params() -> Vec<(&'static str, Value, &'static str)> {
         ("zero", with("amount", json!("0")), "amount_not_positive"),
         ("negative", with("amount", json!("-1")), "amount_malformed"),
         ("exponent", with("amount", json!("1e3")), "amount_malformed"),
-        ("too precise", with("amount", json!("0.000000001")), "amount_too_many_decimals"),
+        (
+            "too precise",
+            with("amount", json!("0.000000001")),
+            "amount_too_many_decimals",
+        ),
         ("number", with("amount", json!(1.5)), "amount_not_string"),
-        ("over max", with("amount", json!("1000.00000001")), "amount_too_large"),
-        ("unknown asset", with("asset", json!("DOGE")), "unknown_asset"),
-        ("long message", with("message", json!("x".repeat(281))), "message_too_long"),
+        (
+            "over max",
+            with("amount", json!("1000.00000001")),
+            "amount_too_large",
+        ),
+        (
+            "unknown asset",
+            with("asset", json!("DOGE")),
+            "unknown_asset",
+        ),
+        (
+            "long message",
+            with("message", json!("x".repeat(281))),
+            "message_too_long",
+        ),
         ("self tip", with("to_user_id", json!("alice")), "self_tip"),
         ("empty post", with("post_id", json!("")), "empty_id"),
         ("empty user", with("from_user_id", json!("")), "empty_id"),
-        ("unknown field", with("tip_to", json!("x")), "invalid_params"),
+        (
+            "unknown field",
+            with("tip_to", json!("x")),
+            "invalid_params",
+        ),
         ("missing field", json!({"post_id": "p"}), "invalid_params"),
         ("params array", json!(["p1"]), "params_not_object"),
     ]
@@ -153,13 +216,22 @@ async fn bad_params_get_a_clear_error_and_write_nothing() {
         let a = c.call("tip.create", p).await.unwrap();
         assert_eq!(a.reason(), Some(reason), "{what}: {:?}", a.body);
         assert_eq!(a.code(), Some(-32602), "{what}");
-        assert!(a.body["error"]["message"].as_str().unwrap().len() > 10, "{what}: a sentence");
+        assert!(
+            a.body["error"]["message"].as_str().unwrap().len() > 10,
+            "{what}: a sentence"
+        );
     }
     assert_eq!(tip_count(&s).await, 0);
     assert_eq!(s.ledger_count("SELECT count(*) FROM users").await, 0);
     let stats = s.sim("sim_stats", json!({})).await;
-    assert!(stats["calls"].get("new_invoice").is_none(), "no hub call for a bad request");
+    assert!(
+        stats["calls"].get("new_invoice").is_none(),
+        "no hub call for a bad request"
+    );
 }
+
+/// What a case is, its headers, its body, and the reason it must be refused with.
+type AuthCase<'a> = (&'a str, Vec<(&'static str, String)>, Vec<u8>, &'a str);
 
 #[tokio::test]
 async fn malformed_requests_and_bad_auth_are_refused() {
@@ -171,10 +243,26 @@ async fn malformed_requests_and_bad_auth_are_refused() {
     // envelope
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("malformed JSON", b"{not json".to_vec(), "parse_error"),
-        ("wrong jsonrpc", br#"{"jsonrpc":"1.0","id":1,"method":"health.ping"}"#.to_vec(), "invalid_request"),
-        ("no id", br#"{"jsonrpc":"2.0","method":"health.ping"}"#.to_vec(), "invalid_request"),
-        ("batch", br#"[{"jsonrpc":"2.0","id":1,"method":"health.ping"}]"#.to_vec(), "invalid_request"),
-        ("unknown method", br#"{"jsonrpc":"2.0","id":1,"method":"tip.delete","params":{}}"#.to_vec(), "method_not_found"),
+        (
+            "wrong jsonrpc",
+            br#"{"jsonrpc":"1.0","id":1,"method":"health.ping"}"#.to_vec(),
+            "invalid_request",
+        ),
+        (
+            "no id",
+            br#"{"jsonrpc":"2.0","method":"health.ping"}"#.to_vec(),
+            "invalid_request",
+        ),
+        (
+            "batch",
+            br#"[{"jsonrpc":"2.0","id":1,"method":"health.ping"}]"#.to_vec(),
+            "invalid_request",
+        ),
+        (
+            "unknown method",
+            br#"{"jsonrpc":"2.0","id":1,"method":"tip.delete","params":{}}"#.to_vec(),
+            "method_not_found",
+        ),
     ];
     for (what, body, reason) in cases {
         let a = c.post_signed("/rpc", body).await.unwrap();
@@ -183,7 +271,7 @@ async fn malformed_requests_and_bad_auth_are_refused() {
 
     // headers and signature
     let signed = |ts: i64, nonce: &str, body: &[u8]| c.headers(ts, nonce, body);
-    let mut cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, &str)> = Vec::new();
+    let mut cases: Vec<AuthCase> = Vec::new();
     cases.push(("no headers", vec![], good.clone(), "missing_header"));
     let mut h = signed(now, &fresh_nonce(), &good);
     h.retain(|(k, _)| *k != "x-nonce");
@@ -197,15 +285,30 @@ async fn malformed_requests_and_bad_auth_are_refused() {
     let mut h = signed(now, "short", &good);
     h[2].1 = "short".into();
     cases.push(("short nonce", h, good.clone(), "malformed_header"));
-    cases.push(("stale", signed(now - 301, &fresh_nonce(), &good), good.clone(), "stale_timestamp"));
-    cases.push(("future", signed(now + 301, &fresh_nonce(), &good), good.clone(), "future_timestamp"));
+    cases.push((
+        "stale",
+        signed(now - 301, &fresh_nonce(), &good),
+        good.clone(),
+        "stale_timestamp",
+    ));
+    cases.push((
+        "future",
+        signed(now + 301, &fresh_nonce(), &good),
+        good.clone(),
+        "future_timestamp",
+    ));
     let mut h = signed(now, &fresh_nonce(), &good);
     let mut sig = h[3].1.clone().into_bytes();
     sig[0] = if sig[0] == b'a' { b'b' } else { b'a' };
     h[3].1 = String::from_utf8(sig).unwrap();
     cases.push(("wrong signature", h, good.clone(), "bad_signature"));
     let tampered = c.request_body("tip.create", tip_params("100"));
-    cases.push(("tampered body", signed(now, &fresh_nonce(), &good), tampered, "bad_signature"));
+    cases.push((
+        "tampered body",
+        signed(now, &fresh_nonce(), &good),
+        tampered,
+        "bad_signature",
+    ));
     let mut h = signed(now, &fresh_nonce(), &good);
     h[0].1 = "app_000000000000000000000000".into();
     cases.push(("unknown app", h, good.clone(), "unknown_app"));
@@ -230,7 +333,11 @@ async fn malformed_requests_and_bad_auth_are_refused() {
     assert_eq!(a.status, 413);
     assert_eq!(a.reason(), Some("body_too_large"));
 
-    assert_eq!(tip_count(&s).await, 1, "only the one good request wrote a tip");
+    assert_eq!(
+        tip_count(&s).await,
+        1,
+        "only the one good request wrote a tip"
+    );
 }
 
 #[tokio::test]
@@ -240,25 +347,46 @@ async fn secrets_rotate_with_an_overlap_and_revoke() {
     let seal = s.master.secret_box();
     let new_secret = fiber_link_core::crypto::generate_app_secret();
     s.store
-        .rotate_secret(&s.app_id, Duration::from_secs(2), |sid| seal.seal(&format!("{}/{sid}", s.app_id), &new_secret))
+        .rotate_secret(&s.app_id, Duration::from_secs(2), |sid| {
+            seal.seal(&format!("{}/{sid}", s.app_id), &new_secret)
+        })
         .await
         .unwrap();
     let new = fiber_link_client::SignedClient::new(&s.api_url, &s.app_id, &new_secret);
-    assert!(old.result("health.ping", json!({})).await.is_ok(), "old secret works during the overlap");
-    assert!(new.result("health.ping", json!({})).await.is_ok(), "new secret works");
+    assert!(
+        old.result("health.ping", json!({})).await.is_ok(),
+        "old secret works during the overlap"
+    );
+    assert!(
+        new.result("health.ping", json!({})).await.is_ok(),
+        "new secret works"
+    );
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert_eq!(old.call("health.ping", json!({})).await.unwrap().reason(), Some("bad_signature"), "old secret ended");
+    assert_eq!(
+        old.call("health.ping", json!({})).await.unwrap().reason(),
+        Some("bad_signature"),
+        "old secret ended"
+    );
     assert!(new.result("health.ping", json!({})).await.is_ok());
 
     // rotate again and revoke the previous one at once
     let third = fiber_link_core::crypto::generate_app_secret();
     s.store
-        .rotate_secret(&s.app_id, Duration::from_secs(3600), |sid| seal.seal(&format!("{}/{sid}", s.app_id), &third))
+        .rotate_secret(&s.app_id, Duration::from_secs(3600), |sid| {
+            seal.seal(&format!("{}/{sid}", s.app_id), &third)
+        })
         .await
         .unwrap();
     assert!(new.result("health.ping", json!({})).await.is_ok());
-    s.store.revoke_secrets(&s.app_id, fiber_link_store::apps::Revoke::Previous).await.unwrap();
-    assert_eq!(new.call("health.ping", json!({})).await.unwrap().reason(), Some("bad_signature"), "revoked");
+    s.store
+        .revoke_secrets(&s.app_id, fiber_link_store::apps::Revoke::Previous)
+        .await
+        .unwrap();
+    assert_eq!(
+        new.call("health.ping", json!({})).await.unwrap().reason(),
+        Some("bad_signature"),
+        "revoked"
+    );
     let third_c = fiber_link_client::SignedClient::new(&s.api_url, &s.app_id, &third);
     assert!(third_c.result("health.ping", json!({})).await.is_ok());
 }
@@ -270,20 +398,42 @@ async fn apps_cannot_see_each_other() {
     let a = s.client();
     let b = s.second_app().await;
     let t = a.result("tip.create", tip_params("2")).await.unwrap();
-    s.sim("sim_pay_invoice", json!({"invoice": t["invoice"]})).await;
-    s.wait_state(&a, t["tip_id"].as_str().unwrap(), "SETTLED", Duration::from_secs(10)).await;
-    let e = b.call("tip.get", json!({"tip_id": t["tip_id"]})).await.unwrap();
+    s.sim("sim_pay_invoice", json!({"invoice": t["invoice"]}))
+        .await;
+    s.wait_state(
+        &a,
+        t["tip_id"].as_str().unwrap(),
+        "SETTLED",
+        Duration::from_secs(10),
+    )
+    .await;
+    let e = b
+        .call("tip.get", json!({"tip_id": t["tip_id"]}))
+        .await
+        .unwrap();
     assert_eq!(e.reason(), Some("tip_not_found"));
-    let bal = b.result("balance.get", json!({"user_id": "bob"})).await.unwrap();
-    assert_eq!(bal["balances"][0]["available"], "0", "app B's bob is another person");
-    let bal = a.result("balance.get", json!({"user_id": "bob"})).await.unwrap();
+    let bal = b
+        .result("balance.get", json!({"user_id": "bob"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        bal["balances"][0]["available"], "0",
+        "app B's bob is another person"
+    );
+    let bal = a
+        .result("balance.get", json!({"user_id": "bob"}))
+        .await
+        .unwrap();
     assert_eq!(bal["balances"][0]["available"], "2");
 }
 
 #[tokio::test]
 async fn rate_limits_have_their_own_error() {
     let s = Stack::start_with(StackOptions {
-        rate_per_app_user: fiber_link_api::Rate { per_second: 1, burst: 2 },
+        rate_per_app_user: fiber_link_api::Rate {
+            per_second: 1,
+            burst: 2,
+        },
         ..Default::default()
     })
     .await;
@@ -307,8 +457,16 @@ async fn rate_limits_have_their_own_error() {
 
 #[tokio::test]
 async fn the_hub_token_is_sent_as_a_bearer_header() {
-    let s = Stack::start_with(StackOptions { hub_token: Some("biscuit-123".into()), ..Default::default() }).await;
-    let t = s.client().result("tip.create", tip_params("1")).await.unwrap();
+    let s = Stack::start_with(StackOptions {
+        hub_token: Some("biscuit-123".into()),
+        ..Default::default()
+    })
+    .await;
+    let t = s
+        .client()
+        .result("tip.create", tip_params("1"))
+        .await
+        .unwrap();
     assert!(t["invoice"].is_string());
     let wrong = Stack::start_with(StackOptions {
         hub_token: Some("biscuit-123".into()),
@@ -316,7 +474,11 @@ async fn the_hub_token_is_sent_as_a_bearer_header() {
         ..Default::default()
     })
     .await;
-    let a = wrong.client().call("tip.create", tip_params("1")).await.unwrap();
+    let a = wrong
+        .client()
+        .call("tip.create", tip_params("1"))
+        .await
+        .unwrap();
     assert_eq!(a.reason(), Some("hub_unavailable"), "{:?}", a.body);
     let e = wrong.hub.node_info().await.unwrap_err();
     assert!(matches!(e, fiber_link_fnn::HubError::Unauthorized), "{e}");

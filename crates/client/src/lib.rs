@@ -31,7 +31,9 @@ impl Answer {
 
     /// `error.data.reason`, the stable reason of an error.
     pub fn reason(&self) -> Option<&str> {
-        self.body.pointer("/error/data/reason").and_then(Value::as_str)
+        self.body
+            .pointer("/error/data/reason")
+            .and_then(Value::as_str)
     }
 
     pub fn code(&self) -> Option<i64> {
@@ -48,7 +50,10 @@ pub fn fresh_nonce() -> String {
 impl SignedClient {
     pub fn new(base: &str, app_id: &str, secret: &str) -> SignedClient {
         SignedClient {
-            http: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("HTTP client"),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .expect("HTTP client"),
             base: base.trim_end_matches('/').to_string(),
             app_id: app_id.to_string(),
             secret: secret.to_string(),
@@ -66,21 +71,33 @@ impl SignedClient {
             ("x-app-id", self.app_id.clone()),
             ("x-ts", ts.to_string()),
             ("x-nonce", nonce.to_string()),
-            ("x-signature", sign_request(&self.secret, &ts.to_string(), nonce, body)),
+            (
+                "x-signature",
+                sign_request(&self.secret, &ts.to_string(), nonce, body),
+            ),
         ]
     }
 
     /// POSTs `body` to `path` with the given headers (no signing of its own): for tests that
     /// tamper with requests.
-    pub async fn post_raw(&self, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> Result<Answer, String> {
-        let mut req = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/json");
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
         for (k, v) in headers {
             req = req.header(*k, v);
         }
         let resp = req.body(body).send().await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         Ok(Answer { status, body })
     }
 
@@ -93,7 +110,8 @@ impl SignedClient {
     /// The JSON-RPC request body for `method`.
     pub fn request_body(&self, method: &str, params: Value) -> Vec<u8> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).expect("JSON")
+        serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .expect("JSON")
     }
 
     /// Calls `method` and returns the whole answer.
@@ -105,6 +123,8 @@ impl SignedClient {
     /// Calls `method` and returns its result, or the error as a string.
     pub async fn result(&self, method: &str, params: Value) -> Result<Value, String> {
         let a = self.call(method, params).await?;
-        a.result().cloned().ok_or_else(|| format!("{method}: {}", a.body))
+        a.result()
+            .cloned()
+            .ok_or_else(|| format!("{method}: {}", a.body))
     }
 }

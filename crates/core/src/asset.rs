@@ -81,10 +81,16 @@ impl Assets {
                 ));
             }
             if a.decimals > MAX_DECIMALS {
-                return Err(format!("asset {}: decimals must be at most {MAX_DECIMALS}", a.symbol));
+                return Err(format!(
+                    "asset {}: decimals must be at most {MAX_DECIMALS}",
+                    a.symbol
+                ));
             }
             if a.max_tip.is_zero() {
-                return Err(format!("asset {}: max_tip must be greater than zero", a.symbol));
+                return Err(format!(
+                    "asset {}: max_tip must be greater than zero",
+                    a.symbol
+                ));
             }
             match &a.udt_type_script {
                 Some(s) => s
@@ -103,7 +109,10 @@ impl Assets {
                     return Err(format!("asset {} is configured twice", a.symbol));
                 }
                 if a.udt_type_script.is_some() && b.udt_type_script == a.udt_type_script {
-                    return Err(format!("assets {} and {} share a type script", b.symbol, a.symbol));
+                    return Err(format!(
+                        "assets {} and {} share a type script",
+                        b.symbol, a.symbol
+                    ));
                 }
             }
         }
@@ -142,7 +151,10 @@ mod tests {
         assert_eq!(ok.get("USDI").unwrap().decimals, 6);
         assert!(ok.get("usdi").is_none());
         assert!(Assets::new(vec![]).is_err());
-        assert!(Assets::new(vec![udt("A"), udt("B")]).is_err(), "same script twice");
+        assert!(
+            Assets::new(vec![udt("A"), udt("B")]).is_err(),
+            "same script twice"
+        );
         assert!(Assets::new(vec![udt("A"), udt("A")]).is_err());
         let mut bad = udt("X");
         bad.udt_type_script.as_mut().unwrap().hash_type = "other".into();

@@ -98,11 +98,20 @@ pub fn signing_payload(ts: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
 /// `x-signature`: lowercase hex of HMAC-SHA256(app secret, `<ts>.<nonce>.<raw body>`). The key is
 /// the secret string's bytes exactly as `fiber-link app create` printed it.
 pub fn sign_request(secret: &str, ts: &str, nonce: &str, body: &[u8]) -> String {
-    hex::encode(hmac_sha256(secret.as_bytes(), &signing_payload(ts, nonce, body)))
+    hex::encode(hmac_sha256(
+        secret.as_bytes(),
+        &signing_payload(ts, nonce, body),
+    ))
 }
 
 /// Checks a request signature in constant time. `signature` is the decoded `x-signature`.
-pub fn verify_request(secret: &str, ts: &str, nonce: &str, body: &[u8], signature: &[u8; 32]) -> bool {
+pub fn verify_request(
+    secret: &str,
+    ts: &str,
+    nonce: &str,
+    body: &[u8],
+    signature: &[u8; 32],
+) -> bool {
     let expected = hmac_sha256(secret.as_bytes(), &signing_payload(ts, nonce, body));
     expected.ct_eq(signature).into()
 }
@@ -128,7 +137,10 @@ impl SecretBox {
         let ct = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
-                Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() },
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
             )
             .expect("encryption with a valid key cannot fail");
         let mut out = nonce.to_vec();
@@ -145,7 +157,13 @@ impl SecretBox {
         let cipher = ChaCha20Poly1305::new((&self.0).into());
         let (nonce, ct) = sealed.split_at(12);
         let pt = cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
             .ok()?;
         String::from_utf8(pt).ok()
     }
@@ -199,8 +217,12 @@ mod tests {
 
     #[test]
     fn preimages_are_stable_per_tip_and_key() {
-        let k1 = MasterKey::from_hex(&"11".repeat(32)).unwrap().preimage_key();
-        let k2 = MasterKey::from_hex(&"22".repeat(32)).unwrap().preimage_key();
+        let k1 = MasterKey::from_hex(&"11".repeat(32))
+            .unwrap()
+            .preimage_key();
+        let k2 = MasterKey::from_hex(&"22".repeat(32))
+            .unwrap()
+            .preimage_key();
         assert_eq!(k1.preimage_for(b"tip-a"), k1.preimage_for(b"tip-a"));
         assert_ne!(k1.preimage_for(b"tip-a"), k1.preimage_for(b"tip-b"));
         assert_ne!(k1.preimage_for(b"tip-a"), k2.preimage_for(b"tip-a"));
@@ -213,7 +235,10 @@ mod tests {
         let sealed = b.seal("app_1/1", "fls_abc");
         assert_eq!(b.open("app_1/1", &sealed).as_deref(), Some("fls_abc"));
         assert_eq!(b.open("app_2/1", &sealed), None);
-        assert_eq!(MasterKey::generate().secret_box().open("app_1/1", &sealed), None);
+        assert_eq!(
+            MasterKey::generate().secret_box().open("app_1/1", &sealed),
+            None
+        );
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert_eq!(b.open("app_1/1", &tampered), None);
@@ -224,6 +249,9 @@ mod tests {
         assert!(MasterKey::from_hex("abc").is_err());
         assert!(MasterKey::from_hex(&"00".repeat(32)).is_err());
         let k = MasterKey::generate();
-        assert_eq!(MasterKey::from_hex(&k.to_hex()).unwrap().to_hex(), k.to_hex());
+        assert_eq!(
+            MasterKey::from_hex(&k.to_hex()).unwrap().to_hex(),
+            k.to_hex()
+        );
     }
 }

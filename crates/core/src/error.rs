@@ -72,7 +72,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into() }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+        }
     }
 
     pub fn invalid(reason: &'static str, message: impl Into<String>) -> Self {
@@ -84,13 +88,23 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(ErrorCode::Internal, "internal", "the service failed; the request can be retried")
+        Self::new(
+            ErrorCode::Internal,
+            "internal",
+            "the service failed; the request can be retried",
+        )
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.code.code(), self.reason, self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code.code(),
+            self.reason,
+            self.message
+        )
     }
 }
 

@@ -10,7 +10,10 @@ pub const MAX_MESSAGE_CHARS: usize = 280;
 /// A community's identifier for a user or a post: 1–128 bytes of printable text.
 pub fn external_id(field: &'static str, value: &str) -> Result<String, ApiError> {
     if value.is_empty() {
-        return Err(ApiError::invalid("empty_id", format!("{field} must not be empty")));
+        return Err(ApiError::invalid(
+            "empty_id",
+            format!("{field} must not be empty"),
+        ));
     }
     if value.len() > MAX_ID_LEN {
         return Err(ApiError::invalid(
@@ -35,7 +38,10 @@ pub fn tip_message(value: &str) -> Result<String, ApiError> {
             format!("message must be at most {MAX_MESSAGE_CHARS} characters"),
         ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(ApiError::invalid(
             "message_malformed",
             "message must not contain control characters",
@@ -52,16 +58,31 @@ mod tests {
     fn ids() {
         assert_eq!(external_id("post_id", "42").unwrap(), "42");
         assert_eq!(external_id("post_id", "").unwrap_err().reason, "empty_id");
-        assert_eq!(external_id("post_id", &"x".repeat(129)).unwrap_err().reason, "id_too_long");
-        assert_eq!(external_id("post_id", "a\nb").unwrap_err().reason, "id_malformed");
-        assert_eq!(external_id("post_id", " a").unwrap_err().reason, "id_malformed");
+        assert_eq!(
+            external_id("post_id", &"x".repeat(129)).unwrap_err().reason,
+            "id_too_long"
+        );
+        assert_eq!(
+            external_id("post_id", "a\nb").unwrap_err().reason,
+            "id_malformed"
+        );
+        assert_eq!(
+            external_id("post_id", " a").unwrap_err().reason,
+            "id_malformed"
+        );
     }
 
     #[test]
     fn messages() {
         assert!(tip_message(&"é".repeat(280)).is_ok());
-        assert_eq!(tip_message(&"é".repeat(281)).unwrap_err().reason, "message_too_long");
+        assert_eq!(
+            tip_message(&"é".repeat(281)).unwrap_err().reason,
+            "message_too_long"
+        );
         assert!(tip_message("thanks!\nreally").is_ok());
-        assert_eq!(tip_message("a\u{7}").unwrap_err().reason, "message_malformed");
+        assert_eq!(
+            tip_message("a\u{7}").unwrap_err().reason,
+            "message_malformed"
+        );
     }
 }

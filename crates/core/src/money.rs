@@ -12,7 +12,9 @@ use std::fmt;
 pub const MAX_DECIMALS: u8 = 38;
 
 /// A non-negative amount in an asset's base unit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Amount(u128);
 
@@ -149,7 +151,9 @@ mod tests {
 
     #[test]
     fn refuses_ambiguous_or_invalid_strings() {
-        for bad in ["-1", "+1", "1e3", " 1", "1 ", ".5", "5.", "01", "1.2.3", "0x10", "1,5", "١"] {
+        for bad in [
+            "-1", "+1", "1e3", " 1", "1 ", ".5", "5.", "01", "1.2.3", "0x10", "1,5", "١",
+        ] {
             assert_eq!(parse_decimal(bad, 8), Err(AmountError::Malformed), "{bad}");
         }
         assert_eq!(parse_decimal("", 8), Err(AmountError::Empty));

@@ -206,10 +206,7 @@ impl Schedule {
                     return None;
                 }
                 let factor = 1u32.checked_shl(late_checks.min(20)).unwrap_or(u32::MAX);
-                let interval = self
-                    .late_initial
-                    .saturating_mul(factor)
-                    .min(self.late_max);
+                let interval = self.late_initial.saturating_mul(factor).min(self.late_max);
                 Some(t.now_ms + ms(interval))
             }
         }
@@ -244,10 +241,18 @@ mod tests {
 
     #[test]
     fn paid_is_always_credited_unless_already_settled() {
-        for s in [TipState::Unpaid, TipState::Pending, TipState::Expired, TipState::Failed] {
+        for s in [
+            TipState::Unpaid,
+            TipState::Pending,
+            TipState::Expired,
+            TipState::Failed,
+        ] {
             assert_eq!(decide(s, InvoiceStatus::Paid), Decision::Credit, "{s}");
         }
-        assert_eq!(decide(TipState::Settled, InvoiceStatus::Paid), Decision::Keep);
+        assert_eq!(
+            decide(TipState::Settled, InvoiceStatus::Paid),
+            Decision::Keep
+        );
     }
 
     #[test]
@@ -269,11 +274,21 @@ mod tests {
     #[test]
     fn schedule_checks_fresh_often_and_once_after_expiry() {
         let s = Schedule::default();
-        let t = TipClock { now_ms: 10_000, created_ms: 0, expires_ms: 3_600_000 };
+        let t = TipClock {
+            now_ms: 10_000,
+            created_ms: 0,
+            expires_ms: 3_600_000,
+        };
         assert_eq!(s.next_check(TipState::Unpaid, t, 0), Some(12_000));
-        let old = TipClock { now_ms: 1_000_000, ..t };
+        let old = TipClock {
+            now_ms: 1_000_000,
+            ..t
+        };
         assert_eq!(s.next_check(TipState::Unpaid, old, 0), Some(1_010_000));
-        let near = TipClock { now_ms: 3_599_000, ..t };
+        let near = TipClock {
+            now_ms: 3_599_000,
+            ..t
+        };
         assert_eq!(s.next_check(TipState::Unpaid, near, 0), Some(3_602_000));
         assert_eq!(s.next_check(TipState::Settled, t, 0), None);
     }
@@ -281,11 +296,21 @@ mod tests {
     #[test]
     fn late_watch_backs_off_and_ends() {
         let s = Schedule::default();
-        let t = TipClock { now_ms: 4_000_000, created_ms: 0, expires_ms: 3_600_000 };
+        let t = TipClock {
+            now_ms: 4_000_000,
+            created_ms: 0,
+            expires_ms: 3_600_000,
+        };
         assert_eq!(s.next_check(TipState::Expired, t, 0), Some(4_060_000));
         assert_eq!(s.next_check(TipState::Expired, t, 1), Some(4_120_000));
-        assert_eq!(s.next_check(TipState::Expired, t, 30), Some(4_000_000 + 3_600_000));
-        let late = TipClock { now_ms: 3_600_000 + 8 * 24 * 3_600_000, ..t };
+        assert_eq!(
+            s.next_check(TipState::Expired, t, 30),
+            Some(4_000_000 + 3_600_000)
+        );
+        let late = TipClock {
+            now_ms: 3_600_000 + 8 * 24 * 3_600_000,
+            ..t
+        };
         assert_eq!(s.next_check(TipState::Failed, late, 3), None);
     }
 

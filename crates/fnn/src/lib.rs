@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use fiber_json_types::{
-    CkbInvoiceStatus, Currency, GetInvoiceResult, GetPaymentCommandParams,
-    GetPaymentCommandResult, Hash256, InvoiceParams, InvoiceResult, ListChannelsParams,
-    ListChannelsResult, NewInvoiceParams, NodeInfoResult, ParseInvoiceParams, ParseInvoiceResult,
-    PaymentStatus, SendPaymentCommandParams,
+    CkbInvoiceStatus, Currency, GetInvoiceResult, GetPaymentCommandParams, GetPaymentCommandResult,
+    Hash256, InvoiceParams, InvoiceResult, ListChannelsParams, ListChannelsResult,
+    NewInvoiceParams, NodeInfoResult, ParseInvoiceParams, ParseInvoiceResult, PaymentStatus,
+    SendPaymentCommandParams,
 };
 
 /// What went wrong talking to the hub.
@@ -51,7 +51,10 @@ impl HubError {
 
     fn message(&self) -> Option<&str> {
         match self {
-            HubError::Rpc { code: -32000, message } => Some(message),
+            HubError::Rpc {
+                code: -32000,
+                message,
+            } => Some(message),
             _ => None,
         }
     }
@@ -117,13 +120,16 @@ pub fn currency_from_str(s: &str) -> Option<Currency> {
 
 /// A configured type script in the form FNN's params take.
 pub fn script_json(s: &Script) -> Result<ckb_jsonrpc_types::Script, String> {
-    serde_json::from_value(json!({"code_hash": s.code_hash, "hash_type": s.hash_type, "args": s.args}))
-        .map_err(|e| format!("invalid script: {e}"))
+    serde_json::from_value(
+        json!({"code_hash": s.code_hash, "hash_type": s.hash_type, "args": s.args}),
+    )
+    .map_err(|e| format!("invalid script: {e}"))
 }
 
 /// Parses `0x`-prefixed 32-byte hex.
 pub fn hash256(s: &str) -> Result<Hash256, String> {
-    s.parse::<Hash256>().map_err(|e| format!("invalid 32-byte hash {s:?}: {e}"))
+    s.parse::<Hash256>()
+        .map_err(|e| format!("invalid 32-byte hash {s:?}: {e}"))
 }
 
 /// Connection settings for the hub.
@@ -196,10 +202,9 @@ impl HubClient {
             })
         })?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| HubError::Unreachable(format!("{method}: reading the answer: {}", without_url(&e))))?;
+        let bytes = resp.bytes().await.map_err(|e| {
+            HubError::Unreachable(format!("{method}: reading the answer: {}", without_url(&e)))
+        })?;
         let v: Value = serde_json::from_slice(&bytes).map_err(|_| {
             if status.is_success() {
                 HubError::BadResponse(format!("{method}: the answer is not JSON"))
@@ -219,27 +224,50 @@ impl HubClient {
     }
 
     pub async fn get_invoice(&self, payment_hash: Hash256) -> Result<GetInvoiceResult, HubError> {
-        self.call("get_invoice", Some(&InvoiceParams { payment_hash })).await
-    }
-
-    pub async fn cancel_invoice(&self, payment_hash: Hash256) -> Result<GetInvoiceResult, HubError> {
-        self.call("cancel_invoice", Some(&InvoiceParams { payment_hash })).await
-    }
-
-    pub async fn parse_invoice(&self, invoice: &str) -> Result<ParseInvoiceResult, HubError> {
-        self.call("parse_invoice", Some(&ParseInvoiceParams { invoice: invoice.to_string() }))
+        self.call("get_invoice", Some(&InvoiceParams { payment_hash }))
             .await
     }
 
-    pub async fn get_payment(&self, payment_hash: Hash256) -> Result<GetPaymentCommandResult, HubError> {
-        self.call("get_payment", Some(&GetPaymentCommandParams { payment_hash })).await
+    pub async fn cancel_invoice(
+        &self,
+        payment_hash: Hash256,
+    ) -> Result<GetInvoiceResult, HubError> {
+        self.call("cancel_invoice", Some(&InvoiceParams { payment_hash }))
+            .await
     }
 
-    pub async fn send_payment(&self, p: &SendPaymentCommandParams) -> Result<GetPaymentCommandResult, HubError> {
+    pub async fn parse_invoice(&self, invoice: &str) -> Result<ParseInvoiceResult, HubError> {
+        self.call(
+            "parse_invoice",
+            Some(&ParseInvoiceParams {
+                invoice: invoice.to_string(),
+            }),
+        )
+        .await
+    }
+
+    pub async fn get_payment(
+        &self,
+        payment_hash: Hash256,
+    ) -> Result<GetPaymentCommandResult, HubError> {
+        self.call(
+            "get_payment",
+            Some(&GetPaymentCommandParams { payment_hash }),
+        )
+        .await
+    }
+
+    pub async fn send_payment(
+        &self,
+        p: &SendPaymentCommandParams,
+    ) -> Result<GetPaymentCommandResult, HubError> {
         self.call("send_payment", Some(p)).await
     }
 
-    pub async fn list_channels(&self, p: &ListChannelsParams) -> Result<ListChannelsResult, HubError> {
+    pub async fn list_channels(
+        &self,
+        p: &ListChannelsParams,
+    ) -> Result<ListChannelsResult, HubError> {
         self.call("list_channels", Some(p)).await
     }
 }
@@ -268,7 +296,9 @@ pub fn decode_response<R: DeserializeOwned>(method: &str, v: Value) -> Result<R,
         return Err(HubError::Rpc { code, message });
     }
     let Some(result) = v.get("result") else {
-        return Err(HubError::BadResponse(format!("{method}: neither result nor error")));
+        return Err(HubError::BadResponse(format!(
+            "{method}: neither result nor error"
+        )));
     };
     R::deserialize(result).map_err(|e| HubError::BadResponse(format!("{method}: {e}")))
 }

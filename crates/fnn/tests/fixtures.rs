@@ -17,7 +17,10 @@ fn real(name_prefix: &str) -> Vec<(String, Value)> {
         let p = e.unwrap().path();
         let n = p.file_name().unwrap().to_string_lossy().to_string();
         if n.ends_with(".response.json") && n[4..].starts_with(name_prefix) {
-            out.push((n, serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()));
+            out.push((
+                n,
+                serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap(),
+            ));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -45,8 +48,9 @@ fn decodes_every_recorded_invoice_answer() {
             }
         }
     }
-    let all: std::collections::BTreeSet<_> =
-        ["Open", "Received", "Paid", "Expired", "Cancelled"].into_iter().collect();
+    let all: std::collections::BTreeSet<_> = ["Open", "Received", "Paid", "Expired", "Cancelled"]
+        .into_iter()
+        .collect();
     assert_eq!(statuses, all, "every status appears in the recording");
 }
 
@@ -78,7 +82,10 @@ fn decodes_new_invoice_node_info_payments_and_channels() {
             let r: GetPaymentCommandResult = decode_response(m, v).expect(&name);
             assert!(matches!(
                 r.status,
-                PaymentStatus::Created | PaymentStatus::Inflight | PaymentStatus::Success | PaymentStatus::Failed
+                PaymentStatus::Created
+                    | PaymentStatus::Inflight
+                    | PaymentStatus::Success
+                    | PaymentStatus::Failed
             ));
         }
     }
@@ -95,14 +102,26 @@ fn decodes_new_invoice_node_info_payments_and_channels() {
 #[test]
 fn maps_fnn_errors() {
     let one = |prefix: &str| real(prefix).into_iter().next().unwrap().1;
-    let e = decode_response::<GetInvoiceResult>("get_invoice", one("get_invoice.nodeB.unknown_hash")).err().unwrap();
+    let e =
+        decode_response::<GetInvoiceResult>("get_invoice", one("get_invoice.nodeB.unknown_hash"))
+            .err()
+            .unwrap();
     assert!(e.is_invoice_not_found(), "{e}");
     assert!(!e.is_transient());
-    let e = decode_response::<InvoiceResult>("new_invoice", one("new_invoice.nodeB.duplicate_hash")).unwrap_err();
+    let e =
+        decode_response::<InvoiceResult>("new_invoice", one("new_invoice.nodeB.duplicate_hash"))
+            .unwrap_err();
     assert!(e.is_invoice_already_exists(), "{e}");
-    let e = decode_response::<GetInvoiceResult>("cancel_invoice", one("cancel_invoice.nodeB.again")).err().unwrap();
+    let e =
+        decode_response::<GetInvoiceResult>("cancel_invoice", one("cancel_invoice.nodeB.again"))
+            .err()
+            .unwrap();
     assert_eq!(e.cancel_refused_status(), Some(InvoiceStatus::Cancelled));
-    let e = decode_response::<GetPaymentCommandResult>("get_payment", one("get_payment.nodeA.unknown_hash")).unwrap_err();
+    let e = decode_response::<GetPaymentCommandResult>(
+        "get_payment",
+        one("get_payment.nodeA.unknown_hash"),
+    )
+    .unwrap_err();
     assert!(e.is_payment_not_found(), "{e}");
 
     let gen: Value =
@@ -120,10 +139,12 @@ fn decodes_generated_shapes_of_newer_versions() {
     let gen: Value =
         serde_json::from_slice(&std::fs::read(fixtures().join("generated.json")).unwrap()).unwrap();
     let g = &gen["generated_responses_fiber_json_types_0_10_0_rc1"];
-    let open: GetInvoiceResult = serde_json::from_value(g["ckb_invoice"]["get_invoice_result_open"].clone()).unwrap();
+    let open: GetInvoiceResult =
+        serde_json::from_value(g["ckb_invoice"]["get_invoice_result_open"].clone()).unwrap();
     assert_eq!(open.status, CkbInvoiceStatus::Open);
     let held: GetInvoiceResult =
-        serde_json::from_value(g["hold_udt_invoice"]["get_invoice_result_received"].clone()).unwrap();
+        serde_json::from_value(g["hold_udt_invoice"]["get_invoice_result_received"].clone())
+            .unwrap();
     assert_eq!(held.invoice.currency, Currency::Fibt);
     let other = &gen["generated_other_results_fiber_json_types_0_10_0_rc1"];
     let ok: GetPaymentCommandResult =

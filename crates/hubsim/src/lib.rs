@@ -159,25 +159,40 @@ struct RpcError {
 
 impl RpcError {
     fn app(message: impl Into<String>, data: Value) -> Self {
-        RpcError { code: -32000, message: message.into(), data: Some(data) }
+        RpcError {
+            code: -32000,
+            message: message.into(),
+            data: Some(data),
+        }
     }
     fn invalid_params(detail: String) -> Self {
-        RpcError { code: -32602, message: "Invalid params".into(), data: Some(Value::String(detail)) }
+        RpcError {
+            code: -32602,
+            message: "Invalid params".into(),
+            data: Some(Value::String(detail)),
+        }
     }
     fn unauthorized() -> Self {
-        RpcError { code: -32999, message: "Unauthorized".into(), data: None }
+        RpcError {
+            code: -32999,
+            message: "Unauthorized".into(),
+            data: None,
+        }
     }
 }
 
 type RpcResult = Result<Value, RpcError>;
 
 /// `params` as FNN takes them: a one-element array holding the object.
-fn one_param<T: serde::de::DeserializeOwned + serde::Serialize>(params: &Value) -> Result<(T, Value), RpcError> {
+fn one_param<T: serde::de::DeserializeOwned + serde::Serialize>(
+    params: &Value,
+) -> Result<(T, Value), RpcError> {
     let arr = params
         .as_array()
         .filter(|a| a.len() == 1)
         .ok_or_else(|| RpcError::invalid_params("expected a one-element array of params".into()))?;
-    let p: T = serde_json::from_value(arr[0].clone()).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    let p: T = serde_json::from_value(arr[0].clone())
+        .map_err(|e| RpcError::invalid_params(e.to_string()))?;
     // FNN's error data is the parsed params re-serialized: every optional field present as null.
     let echo = serde_json::to_value(&p).unwrap_or(Value::Null);
     Ok((p, echo))
@@ -193,7 +208,11 @@ impl HubSim {
             "Fibd" => Currency::Fibd,
             "Fibt" => Currency::Fibt,
             "Fibb" => return Err("the hub simulator refuses the mainnet currency Fibb".into()),
-            other => return Err(format!("unknown currency {other:?} (expected Fibd or Fibt)")),
+            other => {
+                return Err(format!(
+                    "unknown currency {other:?} (expected Fibd or Fibt)"
+                ))
+            }
         };
         let key = SecretKey::from_slice(&opts.node_key).map_err(|e| format!("node key: {e}"))?;
         let pubkey = PublicKey::from_secret_key(SECP256K1, &key);
@@ -212,7 +231,9 @@ impl HubSim {
     }
 
     pub fn router(&self) -> Router {
-        Router::new().route("/", post(handle)).with_state(self.clone())
+        Router::new()
+            .route("/", post(handle))
+            .with_state(self.clone())
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
@@ -286,7 +307,10 @@ impl HubSim {
         };
         if currency != self.0.currency {
             return Err(RpcError::app(
-                format!("Currency must be {:?} with the chain network", self.0.currency),
+                format!(
+                    "Currency must be {:?} with the chain network",
+                    self.0.currency
+                ),
                 echo,
             ));
         }
@@ -299,7 +323,10 @@ impl HubSim {
             }
         }
         if p.payment_hash.is_some() && p.payment_preimage.is_some() {
-            return Err(RpcError::app("Both payment_hash and payment_preimage are set", echo));
+            return Err(RpcError::app(
+                "Both payment_hash and payment_preimage are set",
+                echo,
+            ));
         }
         let final_delta = p.final_expiry_delta.unwrap_or(MIN_FINAL_EXPIRY_DELTA);
         if !(MIN_FINAL_EXPIRY_DELTA..=MAX_FINAL_EXPIRY_DELTA).contains(&final_delta) {
@@ -311,7 +338,10 @@ impl HubSim {
             ));
         }
         if p.allow_mpp == Some(true) || p.allow_trampoline_routing == Some(true) {
-            return Err(RpcError::app("the hub simulator does not support MPP or trampoline invoices", echo));
+            return Err(RpcError::app(
+                "the hub simulator does not support MPP or trampoline invoices",
+                echo,
+            ));
         }
         let algo = match p.hash_algorithm {
             Some(j::HashAlgorithm::Sha256) => HashAlgorithm::Sha256,
@@ -349,7 +379,11 @@ impl HubSim {
             currency,
             amount: Some(p.amount),
             signature: None,
-            data: InvoiceData { timestamp: now_ms(), payment_hash: hash.into(), attrs },
+            data: InvoiceData {
+                timestamp: now_ms(),
+                payment_hash: hash.into(),
+                attrs,
+            },
         };
         let key = self.0.key;
         invoice
@@ -363,7 +397,13 @@ impl HubSim {
         let json_invoice = j::CkbInvoice::from(invoice.clone());
         st.invoices.insert(
             hash,
-            Invoice { invoice, address: address.clone(), stored: Stored::Open, preimage, udt: p.udt_type_script },
+            Invoice {
+                invoice,
+                address: address.clone(),
+                stored: Stored::Open,
+                preimage,
+                udt: p.udt_type_script,
+            },
         );
         Ok(json!({"invoice_address": address, "invoice": json_invoice}))
     }
@@ -385,11 +425,16 @@ impl HubSim {
             .get_mut(&p.payment_hash.0)
             .ok_or_else(|| RpcError::app("invoice not found", echo.clone()))?;
         match inv.status(now_ms()) {
-            j::CkbInvoiceStatus::Open | j::CkbInvoiceStatus::Expired | j::CkbInvoiceStatus::Received => {
+            j::CkbInvoiceStatus::Open
+            | j::CkbInvoiceStatus::Expired
+            | j::CkbInvoiceStatus::Received => {
                 inv.stored = Stored::Cancelled;
                 Ok(inv.result(now_ms()))
             }
-            s => Err(RpcError::app(format!("invoice can not be canceled, current status: {s:?}"), echo)),
+            s => Err(RpcError::app(
+                format!("invoice can not be canceled, current status: {s:?}"),
+                echo,
+            )),
         }
     }
 
@@ -407,7 +452,9 @@ impl HubSim {
         match inv.status(now_ms()) {
             j::CkbInvoiceStatus::Open => Err(RpcError::app("Invoice is still open", echo)),
             j::CkbInvoiceStatus::Expired => Err(RpcError::app("Invoice is already expired", echo)),
-            j::CkbInvoiceStatus::Cancelled => Err(RpcError::app("Invoice is already cancelled", echo)),
+            j::CkbInvoiceStatus::Cancelled => {
+                Err(RpcError::app("Invoice is already cancelled", echo))
+            }
             j::CkbInvoiceStatus::Paid => Err(RpcError::app("Invoice is already paid", echo)),
             j::CkbInvoiceStatus::Received => {
                 // As at FNN, the invoice stays Received while the fulfill is committed.
@@ -426,7 +473,10 @@ impl HubSim {
 
     fn parse_invoice(&self, params: &Value) -> RpcResult {
         let (p, echo): (j::ParseInvoiceParams, Value) = one_param(params)?;
-        let inv: CkbInvoice = p.invoice.parse().map_err(|e: fiber_types::InvoiceError| RpcError::app(e.to_string(), echo))?;
+        let inv: CkbInvoice = p
+            .invoice
+            .parse()
+            .map_err(|e: fiber_types::InvoiceError| RpcError::app(e.to_string(), echo))?;
         Ok(json!({"invoice": j::CkbInvoice::from(inv)}))
     }
 
@@ -441,7 +491,10 @@ impl HubSim {
             ));
         };
         let inv: CkbInvoice = s.parse().map_err(|e: fiber_types::InvoiceError| {
-            RpcError::app(format!("InvalidParameter: Failed to validate payment request: \"{e}\""), echo.clone())
+            RpcError::app(
+                format!("InvalidParameter: Failed to validate payment request: \"{e}\""),
+                echo.clone(),
+            )
         })?;
         if inv.is_expired() {
             return Err(RpcError::app(
@@ -482,7 +535,12 @@ impl HubSim {
             custom_records: None,
             payment_preimage: None,
         };
-        st.payments.insert(hash, Payment { result: result.clone() });
+        st.payments.insert(
+            hash,
+            Payment {
+                result: result.clone(),
+            },
+        );
         drop(st);
         let sim = self.clone();
         tokio::spawn(async move {
@@ -507,7 +565,10 @@ impl HubSim {
         match st.payments.get(&p.payment_hash.0) {
             Some(pay) => Ok(serde_json::to_value(&pay.result).unwrap_or_default()),
             None => Err(RpcError::app(
-                format!("InvalidParameter: Payment session not found: {}", hash_debug(&p.payment_hash.0)),
+                format!(
+                    "InvalidParameter: Payment session not found: {}",
+                    hash_debug(&p.payment_hash.0)
+                ),
                 echo,
             )),
         }
@@ -527,7 +588,10 @@ impl HubSim {
             .take(limit)
             .collect();
         let last = page.last().map(|p| p.result.payment_hash.to_string());
-        let payments: Vec<Value> = page.iter().map(|p| serde_json::to_value(&p.result).unwrap_or_default()).collect();
+        let payments: Vec<Value> = page
+            .iter()
+            .map(|p| serde_json::to_value(&p.result).unwrap_or_default())
+            .collect();
         Ok(json!({"payments": payments, "last_cursor": last}))
     }
 
@@ -538,7 +602,10 @@ impl HubSim {
         let mut local: BTreeMap<Option<String>, u128> = BTreeMap::new();
         for inv in st.invoices.values() {
             if inv.stored == Stored::Paid {
-                let key = inv.udt.as_ref().map(|s| serde_json::to_string(s).unwrap_or_default());
+                let key = inv
+                    .udt
+                    .as_ref()
+                    .map(|s| serde_json::to_string(s).unwrap_or_default());
                 *local.entry(key).or_default() += inv.invoice.amount().unwrap_or(0);
             }
         }
@@ -551,7 +618,8 @@ impl HubSim {
             .enumerate()
             .map(|(i, script)| {
                 let key = script.as_ref().map(|s| {
-                    let parsed: ckb_jsonrpc_types::Script = serde_json::from_value(s.clone()).unwrap_or_default();
+                    let parsed: ckb_jsonrpc_types::Script =
+                        serde_json::from_value(s.clone()).unwrap_or_default();
                     serde_json::to_string(&parsed).unwrap_or_default()
                 });
                 let mine = local.get(&key).copied().unwrap_or(0);
@@ -586,13 +654,20 @@ impl HubSim {
     // ----- control surface ------------------------------------------------------------------
 
     fn control(&self, method: &str, params: &Value) -> RpcResult {
-        let p = params.as_array().and_then(|a| a.first()).cloned().unwrap_or(json!({}));
+        let p = params
+            .as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or(json!({}));
         match method {
             "sim_pay_invoice" => self.sim_pay_invoice(p),
             "sim_set_faults" => {
-                let f: Faults = serde_json::from_value(p).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+                let f: Faults = serde_json::from_value(p)
+                    .map_err(|e| RpcError::invalid_params(e.to_string()))?;
                 if !(0.0..=1.0).contains(&f.error_rate) {
-                    return Err(RpcError::invalid_params("error_rate must be between 0 and 1".into()));
+                    return Err(RpcError::invalid_params(
+                        "error_rate must be between 0 and 1".into(),
+                    ));
                 }
                 self.state().faults = f.clone();
                 Ok(serde_json::to_value(f).unwrap_or_default())
@@ -601,11 +676,17 @@ impl HubSim {
                 let st = self.state();
                 let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
                 for inv in st.invoices.values() {
-                    *by_status.entry(format!("{:?}", inv.status(now_ms()))).or_default() += 1;
+                    *by_status
+                        .entry(format!("{:?}", inv.status(now_ms())))
+                        .or_default() += 1;
                 }
                 Ok(json!({"calls": st.calls, "invoices": by_status, "payments": st.payments.len()}))
             }
-            _ => Err(RpcError { code: -32601, message: "Method not found".into(), data: None }),
+            _ => Err(RpcError {
+                code: -32601,
+                message: "Method not found".into(),
+                data: None,
+            }),
         }
     }
 
@@ -626,19 +707,25 @@ impl HubSim {
             #[serde(default)]
             after_expiry: bool,
         }
-        let p: PayParams = serde_json::from_value(p).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+        let p: PayParams =
+            serde_json::from_value(p).map_err(|e| RpcError::invalid_params(e.to_string()))?;
         let hash: [u8; 32] = match (&p.invoice, &p.payment_hash) {
             (Some(s), _) => {
-                let inv: CkbInvoice = s
-                    .parse()
-                    .map_err(|e: fiber_types::InvoiceError| RpcError::app(format!("invalid invoice: {e}"), Value::Null))?;
+                let inv: CkbInvoice = s.parse().map_err(|e: fiber_types::InvoiceError| {
+                    RpcError::app(format!("invalid invoice: {e}"), Value::Null)
+                })?;
                 (*inv.payment_hash()).into()
             }
-            (None, Some(h)) => h
-                .parse::<j::Hash256>()
-                .map_err(|e| RpcError::invalid_params(format!("payment_hash: {e}")))?
-                .0,
-            (None, None) => return Err(RpcError::invalid_params("invoice or payment_hash is required".into())),
+            (None, Some(h)) => {
+                h.parse::<j::Hash256>()
+                    .map_err(|e| RpcError::invalid_params(format!("payment_hash: {e}")))?
+                    .0
+            }
+            (None, None) => {
+                return Err(RpcError::invalid_params(
+                    "invoice or payment_hash is required".into(),
+                ))
+            }
         };
         {
             let st = self.state();
@@ -653,7 +740,10 @@ impl HubSim {
                 _ => false,
             };
             if !payable {
-                return Err(RpcError::app(format!("invoice is not payable, current status: {status:?}"), Value::Null));
+                return Err(RpcError::app(
+                    format!("invoice is not payable, current status: {status:?}"),
+                    Value::Null,
+                ));
             }
         }
         let sim = self.clone();
@@ -663,7 +753,9 @@ impl HubSim {
             tokio::time::sleep(delay).await;
             let hold = {
                 let mut st = sim.state();
-                let Some(inv) = st.invoices.get_mut(&hash) else { return };
+                let Some(inv) = st.invoices.get_mut(&hash) else {
+                    return;
+                };
                 inv.stored = Stored::Received;
                 inv.preimage.is_none()
             };
@@ -700,12 +792,24 @@ fn rpc_response(id: Value, r: RpcResult) -> Value {
 
 async fn handle(State(sim): State<HubSim>, headers: HeaderMap, body: Bytes) -> Response {
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        let e = RpcError { code: -32700, message: "Parse error".into(), data: None };
+        let e = RpcError {
+            code: -32700,
+            message: "Parse error".into(),
+            data: None,
+        };
         return axum::Json(rpc_response(Value::Null, Err(e))).into_response();
     };
     let id = req.get("id").cloned().unwrap_or(Value::Null);
-    let Some(method) = req.get("method").and_then(Value::as_str).map(str::to_string) else {
-        let e = RpcError { code: -32600, message: "Invalid request".into(), data: None };
+    let Some(method) = req
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        let e = RpcError {
+            code: -32600,
+            message: "Invalid request".into(),
+            data: None,
+        };
         return axum::Json(rpc_response(id, Err(e))).into_response();
     };
     let params = req.get("params").cloned().unwrap_or(Value::Null);

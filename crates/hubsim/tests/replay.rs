@@ -18,7 +18,8 @@ struct Exchange {
 }
 
 fn exchanges() -> Vec<Exchange> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fnn/real-v0.8.0");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fnn/real-v0.8.0");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("vendored fixtures")
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
@@ -30,7 +31,8 @@ fn exchanges() -> Vec<Exchange> {
         .map(|n| {
             let stem = n.trim_end_matches(".request.json").to_string();
             let parts: Vec<&str> = stem[4..].split('.').collect();
-            let read = |f: String| serde_json::from_slice(&std::fs::read(dir.join(f)).unwrap()).unwrap();
+            let read =
+                |f: String| serde_json::from_slice(&std::fs::read(dir.join(f)).unwrap()).unwrap();
             Exchange {
                 method: parts[0].to_string(),
                 node: parts[1].to_string(),
@@ -66,7 +68,9 @@ fn same_shape(a: &Value, b: &Value, path: &str) -> Result<(), String> {
             _ => Ok(()),
         },
         (Value::Null, _) | (_, Value::Null) => Ok(()),
-        (Value::String(_), Value::String(_)) | (Value::Bool(_), Value::Bool(_)) | (Value::Number(_), Value::Number(_)) => Ok(()),
+        (Value::String(_), Value::String(_))
+        | (Value::Bool(_), Value::Bool(_))
+        | (Value::Number(_), Value::Number(_)) => Ok(()),
         _ => Err(format!("{path}: {a} vs {b}")),
     }
 }
@@ -79,7 +83,15 @@ struct Sim {
 impl Sim {
     async fn call(&self, method: &str, params: Value) -> Value {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        self.http.post(&self.url).json(&body).send().await.unwrap().json().await.unwrap()
+        self.http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
 
@@ -97,7 +109,8 @@ async fn replaying_real_fnn_traffic_gives_the_same_shapes_errors_and_statuses() 
         udts: vec![SimUdt {
             name: "SIMPLE_UDT".into(),
             script: fiber_link_core::Script {
-                code_hash: "0xe1e354d6d643ad42724d40967e334984534e0367405c5ae42a9d7d63d77df419".into(),
+                code_hash: "0xe1e354d6d643ad42724d40967e334984534e0367405c5ae42a9d7d63d77df419"
+                    .into(),
                 hash_type: "data2".into(),
                 args: "0x32e555f3ff8e135cece1351a6a2971518392c1e30375c1e006ad0ce8eac07947".into(),
             },
@@ -108,7 +121,10 @@ async fn replaying_real_fnn_traffic_gives_the_same_shapes_errors_and_statuses() 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(sim.serve(listener, std::future::pending()));
-    let sim = Sim { url, http: reqwest::Client::new() };
+    let sim = Sim {
+        url,
+        http: reqwest::Client::new(),
+    };
 
     // recorded hash / invoice string -> the simulator's
     let mut map: HashMap<String, String> = HashMap::new();
@@ -118,9 +134,13 @@ async fn replaying_real_fnn_traffic_gives_the_same_shapes_errors_and_statuses() 
         let params = rewrite(&ex.request["params"], &map);
         let recorded = &ex.response;
         match (ex.method.as_str(), ex.node.as_str()) {
-            ("node_info", _) | ("list_channels", "nodeB") | ("parse_invoice", _) | ("settle_invoice", "nodeB") => {
+            ("node_info", _)
+            | ("list_channels", "nodeB")
+            | ("parse_invoice", _)
+            | ("settle_invoice", "nodeB") => {
                 let got = sim.call(&ex.method, params).await;
-                same_shape(&recorded["result"], &got["result"], &ex.name).unwrap_or_else(|e| panic!("{e}\n{got}"));
+                same_shape(&recorded["result"], &got["result"], &ex.name)
+                    .unwrap_or_else(|e| panic!("{e}\n{got}"));
             }
             ("new_invoice", "nodeB") => {
                 let got = sim.call("new_invoice", params).await;
@@ -129,15 +149,31 @@ async fn replaying_real_fnn_traffic_gives_the_same_shapes_errors_and_statuses() 
                     assert_eq!(got["error"]["message"], err["message"], "{}", ex.name);
                     same_shape(&err["data"], &got["error"]["data"], &ex.name).unwrap();
                 } else {
-                    same_shape(&recorded["result"], &got["result"], &ex.name).unwrap_or_else(|e| panic!("{e}\n{got}"));
-                    let rh = recorded["result"]["invoice"]["data"]["payment_hash"].as_str().unwrap();
-                    let gh = got["result"]["invoice"]["data"]["payment_hash"].as_str().unwrap();
-                    let n_attrs = |v: &Value| v["result"]["invoice"]["data"]["attrs"].as_array().unwrap().len();
+                    same_shape(&recorded["result"], &got["result"], &ex.name)
+                        .unwrap_or_else(|e| panic!("{e}\n{got}"));
+                    let rh = recorded["result"]["invoice"]["data"]["payment_hash"]
+                        .as_str()
+                        .unwrap();
+                    let gh = got["result"]["invoice"]["data"]["payment_hash"]
+                        .as_str()
+                        .unwrap();
+                    let n_attrs = |v: &Value| {
+                        v["result"]["invoice"]["data"]["attrs"]
+                            .as_array()
+                            .unwrap()
+                            .len()
+                    };
                     assert_eq!(n_attrs(recorded), n_attrs(&got), "{}: same attrs", ex.name);
                     map.insert(rh.to_string(), gh.to_string());
                     map.insert(
-                        recorded["result"]["invoice_address"].as_str().unwrap().to_string(),
-                        got["result"]["invoice_address"].as_str().unwrap().to_string(),
+                        recorded["result"]["invoice_address"]
+                            .as_str()
+                            .unwrap()
+                            .to_string(),
+                        got["result"]["invoice_address"]
+                            .as_str()
+                            .unwrap()
+                            .to_string(),
                     );
                 }
             }
@@ -158,7 +194,11 @@ async fn replaying_real_fnn_traffic_gives_the_same_shapes_errors_and_statuses() 
                     if got["result"]["status"] == want || ex.method == "cancel_invoice" {
                         break got;
                     }
-                    assert!(start.elapsed() < Duration::from_secs(10), "{}: never reached {want}: {got}", ex.name);
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "{}: never reached {want}: {got}",
+                        ex.name
+                    );
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 };
                 assert_eq!(got["result"]["status"], want, "{}", ex.name);
@@ -171,7 +211,9 @@ async fn replaying_real_fnn_traffic_gives_the_same_shapes_errors_and_statuses() 
             ("send_payment", "nodeA") => {
                 // the payer pays; FNN refuses the TLC of an expired or cancelled invoice
                 let invoice = params[0]["invoice"].clone();
-                let got = sim.call("sim_pay_invoice", json!([{"invoice": invoice}])).await;
+                let got = sim
+                    .call("sim_pay_invoice", json!([{"invoice": invoice}]))
+                    .await;
                 let refused = recorded.get("error").is_some() || ex.name.contains("cancelled");
                 assert_eq!(got.get("error").is_some(), refused, "{}: {got}", ex.name);
             }
@@ -181,7 +223,10 @@ async fn replaying_real_fnn_traffic_gives_the_same_shapes_errors_and_statuses() 
     }
     assert!(checked >= 45, "replayed {checked} exchanges");
     let seqs: Vec<Vec<String>> = statuses.into_values().collect();
-    let has = |s: &[&str]| seqs.iter().any(|q| q.iter().map(String::as_str).collect::<Vec<_>>() == s);
+    let has = |s: &[&str]| {
+        seqs.iter()
+            .any(|q| q.iter().map(String::as_str).collect::<Vec<_>>() == s)
+    };
     assert!(has(&["Open", "Received", "Paid"]), "{seqs:?}");
     assert!(has(&["Cancelled"]), "{seqs:?}");
     assert!(has(&["Open", "Expired", "Cancelled"]), "{seqs:?}");

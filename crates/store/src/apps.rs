@@ -119,10 +119,11 @@ impl Store {
         seal: impl FnOnce(i32) -> Vec<u8>,
     ) -> Result<(i32, Option<DateTime<Utc>>)> {
         let mut tx = self.pool.begin().await?;
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM apps WHERE id = $1 FOR UPDATE")
-            .bind(app_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT id FROM apps WHERE id = $1 FOR UPDATE")
+                .bind(app_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound);
         }

@@ -99,15 +99,14 @@ impl Store {
 
     /// True when every embedded migration has been applied (readiness).
     pub async fn is_migrated(&self) -> Result<bool> {
-        let applied: Option<i64> = sqlx::query_scalar(
-            "SELECT max(version) FROM _sqlx_migrations WHERE success",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .or_else(|e| match e {
-            sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(None),
-            e => Err(e),
-        })?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .or_else(|e| match e {
+                    sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(None),
+                    e => Err(e),
+                })?;
         let latest = MIGRATIONS.last().map(|m| m.0);
         Ok(applied.is_some() && applied == latest)
     }

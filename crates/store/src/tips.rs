@@ -195,15 +195,20 @@ async fn user_ids(
     Err(StoreError::Conflict("users could not be resolved".into()))
 }
 
+/// A row of a tip's timeline.
+struct EventRow<'a> {
+    from: Option<TipState>,
+    to: TipState,
+    source: &'a str,
+    hub_status: Option<&'a str>,
+    detail: Option<&'a str>,
+}
+
 async fn insert_event(
     tx: &mut Transaction<'_, Postgres>,
     tip_id: Uuid,
     app_id: &str,
-    from: Option<TipState>,
-    to: TipState,
-    source: &str,
-    hub_status: Option<&str>,
-    detail: Option<&str>,
+    e: EventRow<'_>,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO tip_events (tip_id, app_id, from_state, to_state, source, hub_status, detail)
@@ -211,11 +216,11 @@ async fn insert_event(
     )
     .bind(tip_id)
     .bind(app_id)
-    .bind(from.map(|s| s.as_str()))
-    .bind(to.as_str())
-    .bind(source)
-    .bind(hub_status)
-    .bind(detail)
+    .bind(e.from.map(|s| s.as_str()))
+    .bind(e.to.as_str())
+    .bind(e.source)
+    .bind(e.hub_status)
+    .bind(e.detail)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -266,30 +271,52 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        insert_event(&mut tx, t.id, &t.app_id, None, TipState::Unpaid, "api", None, Some("created"))
-            .await?;
+        let created = EventRow {
+            from: None,
+            to: TipState::Unpaid,
+            source: "api",
+            hub_status: None,
+            detail: Some("created"),
+        };
+        insert_event(&mut tx, t.id, &t.app_id, created).await?;
         tx.commit().await?;
-        let row = self.tip(&t.app_id, t.id).await?.ok_or(StoreError::NotFound)?;
+        let row = self
+            .tip(&t.app_id, t.id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         Ok(CreateOutcome::Created(row))
     }
 
     async fn tip_by_idempotency_key(&self, app_id: &str, key: &str) -> Result<Option<TipRow>> {
-        let sql = format!("SELECT {TIP_COLUMNS} {TIP_FROM} WHERE t.app_id = $1 AND t.idempotency_key = $2");
-        let row = sqlx::query(&sql).bind(app_id).bind(key).fetch_optional(&self.pool).await?;
+        let sql = format!(
+            "SELECT {TIP_COLUMNS} {TIP_FROM} WHERE t.app_id = $1 AND t.idempotency_key = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(app_id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(tip_from_row).transpose()
     }
 
     /// A tip of this app; `None` for an unknown id or another app's tip.
     pub async fn tip(&self, app_id: &str, id: Uuid) -> Result<Option<TipRow>> {
         let sql = format!("SELECT {TIP_COLUMNS} {TIP_FROM} WHERE t.id = $1 AND t.app_id = $2");
-        let row = sqlx::query(&sql).bind(id).bind(app_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(app_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(tip_from_row).transpose()
     }
 
     /// A tip by id alone, for the operator's tools and the watcher (never for an API caller).
     pub async fn tip_any_app(&self, id: Uuid) -> Result<Option<TipRow>> {
         let sql = format!("SELECT {TIP_COLUMNS} {TIP_FROM} WHERE t.id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(tip_from_row).transpose()
     }
 
@@ -317,7 +344,13 @@ impl Store {
     }
 
     /// Stores the invoice the hub issued for a tip (once). Returns false if it had one already.
-    pub async fn attach_invoice(&self, app_id: &str, id: Uuid, invoice: &str, source: &str) -> Result<bool> {
+    pub async fn attach_invoice(
+        &self,
+        app_id: &str,
+        id: Uuid,
+        invoice: &str,
+        source: &str,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE tip_intents SET invoice = $3, invoice_at = now(), updated_at = now()
@@ -403,7 +436,10 @@ impl Store {
     /// false (and changes nothing) when the tip is no longer in one of the `from` states.
     /// Crediting never goes through here: see [`Store::credit_tip`].
     pub async fn transition_tip(&self, id: Uuid, tr: &Transition<'_>) -> Result<bool> {
-        debug_assert!(tr.to != TipState::Settled, "settling goes through credit_tip");
+        debug_assert!(
+            tr.to != TipState::Settled,
+            "settling goes through credit_tip"
+        );
         let from: Vec<&str> = tr.from.iter().map(|s| s.as_str()).collect();
         let row = sqlx::query(
             "WITH old AS (SELECT id, state FROM tip_intents
@@ -461,7 +497,12 @@ impl Store {
     }
 
     /// Records a failed hub call: the tip keeps its state and is retried at `next_check_at`.
-    pub async fn record_check_failure(&self, id: Uuid, next_check_at: DateTime<Utc>, error: &str) -> Result<()> {
+    pub async fn record_check_failure(
+        &self,
+        id: Uuid,
+        next_check_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE tip_intents SET next_check_at = $2, last_checked_at = now(),
                     check_failures = check_failures + 1, last_error = left($3, 500)
@@ -479,7 +520,12 @@ impl Store {
     /// amount, in one database transaction (conditional state update + balanced ledger
     /// transaction under the key `tip:<id>:settle`). Whoever sees the hub report `Paid` calls
     /// this; calling it twice, or from two workers at once, credits once.
-    pub async fn credit_tip(&self, id: Uuid, source: &str, detail: Option<&str>) -> Result<CreditOutcome> {
+    pub async fn credit_tip(
+        &self,
+        id: Uuid,
+        source: &str,
+        detail: Option<&str>,
+    ) -> Result<CreditOutcome> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT app_id, to_user_id, asset, amount::text AS amount, state
@@ -529,8 +575,14 @@ impl Store {
         .bind(&amount)
         .execute(&mut *tx)
         .await?;
-        insert_event(&mut tx, id, &app_id, Some(state), TipState::Settled, source, Some("Paid"), detail)
-            .await?;
+        let settled = EventRow {
+            from: Some(state),
+            to: TipState::Settled,
+            source,
+            hub_status: Some("Paid"),
+            detail,
+        };
+        insert_event(&mut tx, id, &app_id, settled).await?;
         tx.commit().await?;
         Ok(CreditOutcome::Credited)
     }
@@ -570,10 +622,12 @@ impl Store {
     /// How many ledger transactions a tip has (tests and reconciliation read the ledger, not the
     /// log).
     pub async fn tip_ledger_transactions(&self, id: Uuid) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM ledger_transactions WHERE tip_id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM ledger_transactions WHERE tip_id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }
 

@@ -8,8 +8,12 @@
 
 use chrono::{DateTime, Utc};
 use fiber_link_core::crypto::PreimageKey;
-use fiber_link_core::{decide, invoice_expiry_secs, Assets, Decision, InvoiceStatus, Schedule, TipClock, TipState};
-use fiber_link_fnn::{hash256, invoice_status, script_json, Hash256, HubClient, HubError, NewInvoiceParams};
+use fiber_link_core::{
+    decide, invoice_expiry_secs, Assets, Decision, InvoiceStatus, Schedule, TipClock, TipState,
+};
+use fiber_link_fnn::{
+    hash256, invoice_status, script_json, Hash256, HubClient, HubError, NewInvoiceParams,
+};
 use fiber_link_store::tips::{CreditOutcome, DueTip, Transition};
 use fiber_link_store::Store;
 use rand::Rng;
@@ -69,8 +73,18 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
 }
 
 impl Watcher {
-    pub fn new(store: Store, hub: HubClient, settings: WorkerSettings, preimages: PreimageKey) -> Watcher {
-        Watcher { store, hub, settings, preimages }
+    pub fn new(
+        store: Store,
+        hub: HubClient,
+        settings: WorkerSettings,
+        preimages: PreimageKey,
+    ) -> Watcher {
+        Watcher {
+            store,
+            hub,
+            settings,
+            preimages,
+        }
     }
 
     /// Runs until `shutdown` turns true: claims due tips and checks them; prunes old nonces.
@@ -107,7 +121,10 @@ impl Watcher {
 
     /// One round: claim a batch of due tips and check them concurrently. Returns how many.
     pub async fn tick(&self) -> Result<usize, fiber_link_store::StoreError> {
-        let due = self.store.claim_due_tips(self.settings.batch, self.settings.lease).await?;
+        let due = self
+            .store
+            .claim_due_tips(self.settings.batch, self.settings.lease)
+            .await?;
         let n = due.len();
         let mut set = JoinSet::new();
         for tip in due {
@@ -139,11 +156,20 @@ impl Watcher {
             .map(from_ms)
     }
 
-    async fn backoff(&self, tip: &DueTip, e: &HubError) -> Result<(), fiber_link_store::StoreError> {
+    async fn backoff(
+        &self,
+        tip: &DueTip,
+        e: &HubError,
+    ) -> Result<(), fiber_link_store::StoreError> {
         let jitter: f64 = rand::thread_rng().gen();
-        let delay = self.settings.schedule.error_backoff(tip.check_failures.max(0) as u32, jitter);
+        let delay = self
+            .settings
+            .schedule
+            .error_backoff(tip.check_failures.max(0) as u32, jitter);
         debug!(tip_id = %tip.id, error = %e, retry_in_ms = delay.as_millis() as u64, "hub call failed");
-        self.store.record_check_failure(tip.id, at(Utc::now(), delay), &e.to_string()).await
+        self.store
+            .record_check_failure(tip.id, at(Utc::now(), delay), &e.to_string())
+            .await
     }
 
     /// Checks one tip against the hub and applies what the hub says.
@@ -167,7 +193,12 @@ impl Watcher {
         self.apply(&tip, hash, status).await
     }
 
-    async fn apply(&self, tip: &DueTip, hash: Hash256, status: InvoiceStatus) -> Result<(), fiber_link_store::StoreError> {
+    async fn apply(
+        &self,
+        tip: &DueTip,
+        hash: Hash256,
+        status: InvoiceStatus,
+    ) -> Result<(), fiber_link_store::StoreError> {
         match decide(tip.state, status) {
             Decision::Credit => self.credit(tip, "worker").await,
             Decision::MarkPending => {
@@ -197,10 +228,16 @@ impl Watcher {
         }
     }
 
-    async fn keep(&self, tip: &DueTip, status: InvoiceStatus) -> Result<(), fiber_link_store::StoreError> {
+    async fn keep(
+        &self,
+        tip: &DueTip,
+        status: InvoiceStatus,
+    ) -> Result<(), fiber_link_store::StoreError> {
         let late = matches!(tip.state, TipState::Expired | TipState::Failed);
         let next = self.next_check(tip.state, tip, tip.late_checks);
-        self.store.reschedule_tip(tip.id, next, Some(status.as_str()), late).await
+        self.store
+            .reschedule_tip(tip.id, next, Some(status.as_str()), late)
+            .await
     }
 
     async fn transition_or_keep(
@@ -232,7 +269,11 @@ impl Watcher {
     /// The invoice expired unpaid: `cancel_invoice` makes that final at the hub (after expiry
     /// the hub can no longer accept the payment, so this is race-free); a cancel refused because
     /// the invoice is Paid means a credit.
-    async fn cancel_expired(&self, tip: &DueTip, hash: Hash256) -> Result<(), fiber_link_store::StoreError> {
+    async fn cancel_expired(
+        &self,
+        tip: &DueTip,
+        hash: Hash256,
+    ) -> Result<(), fiber_link_store::StoreError> {
         let outcome = match self.hub.cancel_invoice(hash).await {
             Ok(r) => invoice_status(r.status),
             Err(e) => match e.cancel_refused_status() {
@@ -251,7 +292,8 @@ impl Watcher {
                     detail: Some("expired unpaid; invoice cancelled at the hub"),
                     next_check_at: self.next_check(TipState::Expired, tip, 0),
                 };
-                self.transition_or_keep(tip, &tr, InvoiceStatus::Cancelled).await
+                self.transition_or_keep(tip, &tr, InvoiceStatus::Cancelled)
+                    .await
             }
             other => self.keep(tip, other).await,
         }
@@ -260,19 +302,30 @@ impl Watcher {
     /// A tip without an invoice: its API request failed or is still running. After a grace
     /// period, read the invoice back (it may exist), create it if the tip is still open, or end
     /// the tip FAILED if it expired without one.
-    async fn complete_invoice(&self, tip: &DueTip, hash: Hash256) -> Result<(), fiber_link_store::StoreError> {
+    async fn complete_invoice(
+        &self,
+        tip: &DueTip,
+        hash: Hash256,
+    ) -> Result<(), fiber_link_store::StoreError> {
         let now = Utc::now();
         let grace_end = at(tip.created_at, self.settings.invoice_grace);
         if now < grace_end && now < tip.expires_at {
-            return self.store.reschedule_tip(tip.id, Some(grace_end), None, false).await;
+            return self
+                .store
+                .reschedule_tip(tip.id, Some(grace_end), None, false)
+                .await;
         }
         match self.hub.get_invoice(hash).await {
             Ok(r) => {
-                self.store.attach_invoice(&tip.app_id, tip.id, &r.invoice_address, "worker").await?;
+                self.store
+                    .attach_invoice(&tip.app_id, tip.id, &r.invoice_address, "worker")
+                    .await?;
                 self.apply(tip, hash, invoice_status(r.status)).await
             }
             Err(e) if e.is_invoice_not_found() => {
-                let Some(expiry) = invoice_expiry_secs(now.timestamp_millis(), tip.expires_at.timestamp_millis()) else {
+                let Some(expiry) =
+                    invoice_expiry_secs(now.timestamp_millis(), tip.expires_at.timestamp_millis())
+                else {
                     let tr = Transition {
                         from: &[TipState::Unpaid],
                         to: TipState::Failed,
@@ -286,9 +339,13 @@ impl Watcher {
                 };
                 match self.new_invoice(tip, hash, expiry).await {
                     Ok(address) => {
-                        self.store.attach_invoice(&tip.app_id, tip.id, &address, "worker").await?;
+                        self.store
+                            .attach_invoice(&tip.app_id, tip.id, &address, "worker")
+                            .await?;
                         let next = self.next_check(TipState::Unpaid, tip, 0);
-                        self.store.reschedule_tip(tip.id, next, Some("Open"), false).await
+                        self.store
+                            .reschedule_tip(tip.id, next, Some("Open"), false)
+                            .await
                     }
                     Err(e) => self.backoff(tip, &e).await,
                 }
@@ -297,12 +354,22 @@ impl Watcher {
         }
     }
 
-    async fn new_invoice(&self, tip: &DueTip, hash: Hash256, expiry: u64) -> Result<String, HubError> {
+    async fn new_invoice(
+        &self,
+        tip: &DueTip,
+        hash: Hash256,
+        expiry: u64,
+    ) -> Result<String, HubError> {
         let bad = |m: String| HubError::BadResponse(m);
         let currency = fiber_link_fnn::currency_from_str(&self.settings.currency)
             .ok_or_else(|| bad(format!("unknown currency {}", self.settings.currency)))?;
         let udt = match self.settings.assets.get(&tip.asset) {
-            Some(a) => a.udt_type_script.as_ref().map(script_json).transpose().map_err(bad)?,
+            Some(a) => a
+                .udt_type_script
+                .as_ref()
+                .map(script_json)
+                .transpose()
+                .map_err(bad)?,
             None => return Err(bad(format!("asset {} is no longer configured", tip.asset))),
         };
         let params = NewInvoiceParams {
@@ -316,8 +383,12 @@ impl Watcher {
         };
         match self.hub.new_invoice(&params).await {
             Ok(r) if r.invoice.data.payment_hash == hash => Ok(r.invoice_address),
-            Ok(_) => Err(bad("the hub issued an invoice for another payment hash".into())),
-            Err(e) if e.is_invoice_already_exists() => self.hub.get_invoice(hash).await.map(|r| r.invoice_address),
+            Ok(_) => Err(bad(
+                "the hub issued an invoice for another payment hash".into()
+            )),
+            Err(e) if e.is_invoice_already_exists() => {
+                self.hub.get_invoice(hash).await.map(|r| r.invoice_address)
+            }
             Err(e) => Err(e),
         }
     }

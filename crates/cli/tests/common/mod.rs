@@ -18,7 +18,8 @@ use tokio::sync::watch;
 /// The Postgres server the tests use: DATABASE_URL (scripts/test.sh points it at a private
 /// cluster), else the conventional local one.
 pub fn admin_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A new, empty, migrated database for one test.
@@ -30,7 +31,10 @@ pub async fn fresh_db() -> (Store, String) {
     let admin_store = Store::connect(&admin, 1).await.unwrap_or_else(|e| {
         panic!("cannot reach Postgres at {admin}: {e}\nRun the tests with scripts/test.sh, which starts a private cluster, or set DATABASE_URL")
     });
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin_store.pool()).await.expect("create database");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(admin_store.pool())
+        .await
+        .expect("create database");
     admin_store.pool().close().await;
     let url = match admin.rfind('/') {
         Some(i) if !admin[..i].ends_with('/') => {
@@ -40,7 +44,9 @@ pub async fn fresh_db() -> (Store, String) {
         }
         _ => format!("{}/{name}", admin.trim_end_matches('/')),
     };
-    let store = Store::connect(&url, 20).await.expect("connect to the test database");
+    let store = Store::connect(&url, 20)
+        .await
+        .expect("connect to the test database");
     store.migrate().await.expect("migrations");
     (store, url)
 }
@@ -56,7 +62,12 @@ pub fn udt_script() -> Script {
 pub fn test_assets() -> Assets {
     Assets::new(vec![
         Asset::ckb(Amount::from_base_units(1_000 * 100_000_000)),
-        Asset { symbol: "RUSD".into(), decimals: 6, udt_type_script: Some(udt_script()), max_tip: Amount::from_base_units(500_000_000) },
+        Asset {
+            symbol: "RUSD".into(),
+            decimals: 6,
+            udt_type_script: Some(udt_script()),
+            max_tip: Amount::from_base_units(500_000_000),
+        },
     ])
     .unwrap()
 }
@@ -92,8 +103,14 @@ impl Default for StackOptions {
         StackOptions {
             invoice_expiry: Duration::from_secs(3600),
             hub_timeout: Duration::from_secs(2),
-            rate_per_app_method: Rate { per_second: 100_000, burst: 100_000 },
-            rate_per_app_user: Rate { per_second: 100_000, burst: 100_000 },
+            rate_per_app_method: Rate {
+                per_second: 100_000,
+                burst: 100_000,
+            },
+            rate_per_app_user: Rate {
+                per_second: 100_000,
+                burst: 100_000,
+            },
             hub_token: None,
             client_hub_token: None,
             settle_delay: Duration::from_millis(100),
@@ -133,7 +150,10 @@ impl Stack {
         let (shutdown, rx) = watch::channel(false);
 
         let sim = HubSim::new(SimOptions {
-            udts: vec![SimUdt { name: "RUSD".into(), script: udt_script() }],
+            udts: vec![SimUdt {
+                name: "RUSD".into(),
+                script: udt_script(),
+            }],
             token: o.hub_token.clone(),
             settle_delay: o.settle_delay,
             ..Default::default()
@@ -174,7 +194,20 @@ impl Stack {
         });
 
         let (app_id, secret) = create_app(&store, &master, "Test forum").await;
-        Stack { store, db_url, master, api_url, hub_url, hub, sim, app_id, secret, settings, shutdown, http: reqwest::Client::new() }
+        Stack {
+            store,
+            db_url,
+            master,
+            api_url,
+            hub_url,
+            hub,
+            sim,
+            app_id,
+            secret,
+            settings,
+            shutdown,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn client(&self) -> SignedClient {
@@ -209,26 +242,50 @@ impl Stack {
     /// Calls a `sim_` control method over HTTP.
     pub async fn sim(&self, method: &str, params: Value) -> Value {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": [params]});
-        let v: Value = self.http.post(&self.hub_url).json(&body).send().await.unwrap().json().await.unwrap();
+        let v: Value = self
+            .http
+            .post(&self.hub_url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert!(v.get("error").is_none(), "{method}: {v}");
         v["result"].clone()
     }
 
     /// Polls `tip.get` until the tip is in `state`, or panics after `timeout`.
-    pub async fn wait_state(&self, c: &SignedClient, tip_id: &str, state: &str, timeout: Duration) -> Value {
+    pub async fn wait_state(
+        &self,
+        c: &SignedClient,
+        tip_id: &str,
+        state: &str,
+        timeout: Duration,
+    ) -> Value {
         let start = std::time::Instant::now();
         loop {
-            let t = c.result("tip.get", json!({"tip_id": tip_id})).await.unwrap();
+            let t = c
+                .result("tip.get", json!({"tip_id": tip_id}))
+                .await
+                .unwrap();
             if t["state"] == state {
                 return t;
             }
-            assert!(start.elapsed() < timeout, "tip {tip_id} did not reach {state} in {timeout:?}: {t}");
+            assert!(
+                start.elapsed() < timeout,
+                "tip {tip_id} did not reach {state} in {timeout:?}: {t}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn ledger_count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(self.store.pool()).await.unwrap()
+        sqlx::query_scalar(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .unwrap()
     }
 }
 
@@ -243,7 +300,14 @@ pub async fn create_app(store: &Store, master: &MasterKey, name: &str) -> (Strin
     rand::thread_rng().fill_bytes(&mut b);
     let id = format!("app_{}", hex::encode(b));
     let secret = generate_app_secret();
-    store.create_app(&id, name, master.secret_box().seal(&format!("{id}/1"), &secret)).await.unwrap();
+    store
+        .create_app(
+            &id,
+            name,
+            master.secret_box().seal(&format!("{id}/1"), &secret),
+        )
+        .await
+        .unwrap();
     (id, secret)
 }
 

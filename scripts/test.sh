@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine with the Rust toolchain: formatting, lints, and every
+# test (unit, FNN fixtures, hub simulator replay, end-to-end over HTTP and real Postgres).
+# Postgres: DATABASE_URL if set, else a private throw-away cluster (see scripts/pg.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found; install the Rust toolchain (https://rustup.rs) and retry" >&2
+  exit 1
+fi
+if ! command -v cc >/dev/null 2>&1; then
+  echo "error: no C compiler (the secp256k1 and blake2b crates build C code): sudo apt-get install -y build-essential" >&2
+  exit 1
+fi
+
+FIBER_LINK_PG_FAST=1
+# shellcheck source=scripts/pg.sh
+. scripts/pg.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+log=$(mktemp)
+set +e
+cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "Tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+rm -f "$log"
+exit "$status"
