@@ -6,6 +6,7 @@
 //! when it cannot be served. `docs/api.md` is the reference.
 
 pub mod auth;
+pub mod pay;
 mod rpc;
 mod tips;
 
@@ -94,6 +95,8 @@ pub struct Inner {
     pub preimages: PreimageKey,
     pub secrets: auth::SecretCache,
     pub nonces: auth::NonceBook,
+    /// Ids of tips whose state or invoice changed (from Postgres notifications).
+    pub tip_changes: tokio::sync::broadcast::Sender<uuid::Uuid>,
     per_method: DefaultKeyedRateLimiter<(String, &'static str)>,
     per_user: DefaultKeyedRateLimiter<(String, String)>,
 }
@@ -115,7 +118,11 @@ impl AppState {
     ) -> AppState {
         let per_method = RateLimiter::keyed(settings.rate_per_app_method.quota());
         let per_user = RateLimiter::keyed(settings.rate_per_app_user.quota());
+        let (tip_changes, _) = tokio::sync::broadcast::channel(1024);
+        let forward = (store.clone(), tip_changes.clone());
+        tokio::spawn(async move { forward.0.forward_tip_changes(forward.1).await });
         AppState(Arc::new(Inner {
+            tip_changes,
             nonces: auth::NonceBook::start(store.clone()),
             secrets: auth::SecretCache::new(settings.secret_cache_ttl, master.secret_box()),
             preimages: master.preimage_key(),
@@ -181,6 +188,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/rpc", post(rpc::rpc_handler))
         .route("/tips", post(rpc::rest_create_tip))
+        .route("/pay/{tip_id}", get(pay::pay_page))
+        .route("/pay/{tip_id}/events", get(pay::pay_events))
         .route(
             "/healthz/live",
             get(|| async { Json(serde_json::json!({"status": "live"})) }),

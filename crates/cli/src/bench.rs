@@ -1,8 +1,485 @@
+//! `fiber-link bench`: drives the real HTTP API with signed requests against the hub simulator
+//! and Postgres, each in its own process (`hubsim`, `serve`, `worker` are this binary), and prints
+//! throughput, latency, settlement lag, the worker's hub calls and the processes' peak memory.
+//!
+//! Figures are printed, never asserted: this is a measurement, not a test.
+
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
+use fiber_link_client::SignedClient;
+use fiber_link_store::Store;
+use rand::RngCore;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Postgres server to create the benchmark database on (its user must be allowed to CREATE
+    /// DATABASE). Also DATABASE_URL. scripts/bench.sh starts a private cluster.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// Seconds per concurrency level of the tip.create and tip.get runs.
+    #[arg(long, default_value_t = 20)]
+    level_secs: u64,
+    /// Seconds of the sustained tip.create run (0 skips it).
+    #[arg(long, default_value_t = 300)]
+    sustain_secs: u64,
+    /// Open invoices for the settlement run.
+    #[arg(long, default_value_t = 10_000)]
+    open_invoices: usize,
+    /// Invoices paid (at 50 per second) during the settlement run.
+    #[arg(long, default_value_t = 500)]
+    paid: usize,
+}
 
-pub async fn run(_a: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("bench: not built yet")
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+impl Proc {
+    fn peak_rss_mb(&self) -> Option<f64> {
+        proc_status_kb(self.child.id(), "VmHWM:").map(|kb| kb as f64 / 1024.0)
+    }
+    fn rss_mb(&self) -> Option<f64> {
+        proc_status_kb(self.child.id(), "VmRSS:").map(|kb| kb as f64 / 1024.0)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn db_url_for(admin: &str, name: &str) -> String {
+    let (base, rest) = admin.rsplit_once('/').unwrap_or((admin, ""));
+    let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
+    format!("{base}/{name}{query}")
+}
+
+async fn wait_http(url: &str) -> Result<()> {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http.get(url).send().await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{url} did not come up")
+}
+
+async fn wait_tcp(port: u16) -> Result<()> {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("port {port} did not open")
+}
+
+#[derive(Default)]
+struct Run {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn rps(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
+    }
+    fn pct(&mut self, p: f64) -> f64 {
+        percentile_ms(&mut self.latencies_us, p)
+    }
+}
+
+fn percentile_ms(v: &mut [u64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i] as f64 / 1000.0
+}
+
+/// `clients` tasks call `make(client_no, seq)` back to back for `secs`.
+async fn load<F>(client: &SignedClient, clients: usize, secs: u64, make: F) -> Run
+where
+    F: Fn(usize, u64) -> (String, Value) + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0..clients {
+        let (c, make, stop) = (client.clone(), make.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let (method, params) = make(n, seq);
+                seq += 1;
+                let t = Instant::now();
+                match c.call(&method, params).await {
+                    Ok(a) if a.result().is_some() => lat.push(t.elapsed().as_micros() as u64),
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut run = Run::default();
+    for t in tasks {
+        if let Ok((lat, e)) = t.await {
+            run.latencies_us.extend(lat);
+            run.errors += e;
+        }
+    }
+    run.elapsed = start.elapsed();
+    run
+}
+
+fn tip_create(client_no: usize, seq: u64) -> (String, Value) {
+    (
+        "tip.create".into(),
+        json!({
+            "post_id": format!("post-{}", seq % 1000),
+            "from_user_id": format!("reader-{client_no}-{}", seq % 50),
+            "to_user_id": format!("author-{}", seq % 200),
+            "asset": "CKB",
+            "amount": "1.5",
+        }),
+    )
+}
+
+async fn sim_call(http: &reqwest::Client, url: &str, method: &str, params: Value) -> Result<Value> {
+    let v: Value = http
+        .post(url)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": [params]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    v.get("result")
+        .cloned()
+        .ok_or_else(|| anyhow!("{method}: {v}"))
+}
+
+fn get_invoice_calls(stats: &Value) -> u64 {
+    stats["calls"]["get_invoice"].as_u64().unwrap_or(0)
+        + stats["calls"]["cancel_invoice"].as_u64().unwrap_or(0)
+}
+
+pub async fn run(a: BenchArgs) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let admin = Store::connect(&a.database_url, 1)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let mut b = [0u8; 6];
+    rand::thread_rng().fill_bytes(&mut b);
+    let db_name = format!("fl_bench_{}", hex::encode(b));
+    sqlx_create_db(&admin, &db_name).await?;
+    let db_url = db_url_for(&a.database_url, &db_name);
+    let dir = std::env::temp_dir().join(&db_name);
+    std::fs::create_dir_all(&dir)?;
+    let master = fiber_link_core::crypto::MasterKey::generate();
+    let (hub_port, api_port) = (free_port()?, free_port()?);
+    let hub_url = format!("http://127.0.0.1:{hub_port}");
+    let api_url = format!("http://127.0.0.1:{api_port}");
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{api_port}\"\n\
+             [hub]\nurl = \"{hub_url}\"\n\
+             [api]\ndb_pool = 24\nrate_per_app_method = {{ per_second = 1000000, burst = 1000000 }}\n\
+             rate_per_app_user = {{ per_second = 1000000, burst = 1000000 }}\n\
+             [worker]\ndb_pool = 16\nbatch = 200\n"
+        ),
+    )?;
+    let envs = |cmd: &mut Command| {
+        cmd.env("DATABASE_URL", &db_url)
+            .env("FIBER_LINK_MASTER_KEY", master.to_hex())
+            .env("RUST_LOG", "warn")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+    };
+    let spawn = |name: &'static str, args: &[&str]| -> Result<Proc> {
+        let mut cmd = Command::new(&exe);
+        cmd.args(args);
+        envs(&mut cmd);
+        Ok(Proc {
+            name,
+            child: cmd.spawn().with_context(|| format!("starting {name}"))?,
+        })
+    };
+    println!("fiber-link bench: database {db_name}, hub {hub_url}, API {api_url}");
+    let hubsim = spawn(
+        "hubsim",
+        &["hubsim", "--listen", &format!("127.0.0.1:{hub_port}")],
+    )?;
+    wait_tcp(hub_port).await?;
+    let out = {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["migrate"]);
+        envs(&mut cmd);
+        cmd.output()?
+    };
+    if !out.status.success() {
+        bail!("migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["app", "create", "--name", "Bench forum", "--json"]);
+        envs(&mut cmd);
+        cmd.stdout(Stdio::piped());
+        cmd.output()?
+    };
+    let app: Value = serde_json::from_slice(&out.stdout).context("app create --json")?;
+    let client = SignedClient::new(
+        &api_url,
+        app["app_id"].as_str().unwrap_or_default(),
+        app["secret"].as_str().unwrap_or_default(),
+    );
+    let serve = spawn("serve", &["serve"])?;
+    wait_http(&format!("{api_url}/healthz/live")).await?;
+    let store = Store::connect(&db_url, 4).await?;
+    let http = reqwest::Client::new();
+
+    println!(
+        "\n## settlement: {} open invoices, {} of them paid at 50/s, one worker",
+        a.open_invoices, a.paid
+    );
+    // open invoices: created just now, so the watcher sees them all fresh
+    let created = load_n(&client, 32, a.open_invoices).await;
+    let paid_ids: Vec<(String, String)> = created.into_iter().take(a.paid).collect();
+    let worker = spawn("worker", &["worker"])?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stats0 = sim_call(&http, &hub_url, "sim_stats", json!({})).await?;
+    let t_stats = Instant::now();
+    let mut paid_at = Vec::new();
+    let pay_start = Instant::now();
+    for (i, (id, invoice)) in paid_ids.iter().enumerate() {
+        let due = pay_start + Duration::from_millis(i as u64 * 20);
+        tokio::time::sleep_until(due.into()).await;
+        sim_call(
+            &http,
+            &hub_url,
+            "sim_pay_invoice",
+            json!({"invoice": invoice}),
+        )
+        .await?;
+        paid_at.push((id.clone(), chrono::Utc::now()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut lags_us = Vec::new();
+    loop {
+        lags_us.clear();
+        let settled = settled_times(&store, &paid_ids).await?;
+        for (id, at) in &paid_at {
+            if let Some(s) = settled.get(id) {
+                lags_us.push((*s - *at).num_microseconds().unwrap_or(0).max(0) as u64);
+            }
+        }
+        if lags_us.len() == paid_at.len() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let stats1 = sim_call(&http, &hub_url, "sim_stats", json!({})).await?;
+    let calls = get_invoice_calls(&stats1) - get_invoice_calls(&stats0);
+    let secs = t_stats.elapsed().as_secs_f64();
+    println!(
+        "credited {}/{} paid tips; sim_pay_invoice → ledger credit: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        lags_us.len(),
+        paid_at.len(),
+        percentile_ms(&mut lags_us, 0.5),
+        percentile_ms(&mut lags_us, 0.99),
+        percentile_ms(&mut lags_us, 1.0)
+    );
+    println!(
+        "worker hub calls: {calls} get_invoice/cancel_invoice in {secs:.1} s = {:.0}/s",
+        calls as f64 / secs
+    );
+
+    println!("\n## tip.create (each: nonce + tip row + hub new_invoice + invoice row)");
+    println!(
+        "{:>8} {:>10} {:>9} {:>9} {:>7}",
+        "clients", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    for clients in [1usize, 8, 32] {
+        let mut r = load(&client, clients, a.level_secs, tip_create).await;
+        println!(
+            "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+            clients,
+            r.rps(),
+            r.pct(0.5),
+            r.pct(0.99),
+            r.errors
+        );
+    }
+
+    println!("\n## tip.get (database only; each consumes a nonce)");
+    let ids: Vec<String> = sqlx_ids(&store, 5000).await?;
+    let ids = Arc::new(ids);
+    println!(
+        "{:>8} {:>10} {:>9} {:>9} {:>7}",
+        "clients", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    for clients in [8usize, 32] {
+        let ids = ids.clone();
+        let mut r = load(&client, clients, a.level_secs, move |n, seq| {
+            let id = &ids[(n * 7919 + seq as usize * 104_729) % ids.len()];
+            ("tip.get".into(), json!({"tip_id": id}))
+        })
+        .await;
+        println!(
+            "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+            clients,
+            r.rps(),
+            r.pct(0.5),
+            r.pct(0.99),
+            r.errors
+        );
+    }
+
+    if a.sustain_secs > 0 {
+        println!(
+            "\n## sustained tip.create, 32 clients, {} s",
+            a.sustain_secs
+        );
+        println!(
+            "{:>8} {:>10} {:>9} {:>9} {:>12}",
+            "minute", "req/s", "p50 ms", "p99 ms", "serve RSS MB"
+        );
+        let mut left = a.sustain_secs;
+        let mut minute = 1;
+        while left > 0 {
+            let secs = left.min(60);
+            let mut r = load(&client, 32, secs, tip_create).await;
+            println!(
+                "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>12.1}",
+                minute,
+                r.rps(),
+                r.pct(0.5),
+                r.pct(0.99),
+                serve.rss_mb().unwrap_or(f64::NAN)
+            );
+            left -= secs;
+            minute += 1;
+        }
+    }
+
+    println!("\n## peak resident memory (VmHWM)");
+    for p in [&serve, &worker, &hubsim] {
+        println!(
+            "{:>8}: {:.1} MB",
+            p.name,
+            p.peak_rss_mb().unwrap_or(f64::NAN)
+        );
+    }
+    drop((serve, worker, hubsim));
+    store.pool().close().await;
+    let _ = sqlx_drop_db(&admin, &db_name).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Creates `n` tips as fast as `clients` can, returning (tip_id, invoice).
+async fn load_n(client: &SignedClient, clients: usize, n: usize) -> Vec<(String, String)> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for c_no in 0..clients {
+        let (c, next) = (client.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let (_, p) = tip_create(c_no, i as u64);
+                if let Ok(t) = c.result("tip.create", p).await {
+                    out.push((
+                        t["tip_id"].as_str().unwrap_or_default().to_string(),
+                        t["invoice"].as_str().unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        if let Ok(v) = t.await {
+            all.extend(v);
+        }
+    }
+    all
+}
+
+async fn sqlx_create_db(admin: &Store, name: &str) -> Result<()> {
+    admin
+        .create_database(name)
+        .await
+        .context("creating the benchmark database")
+}
+
+async fn sqlx_drop_db(admin: &Store, name: &str) -> Result<()> {
+    admin
+        .drop_database(name)
+        .await
+        .context("dropping the benchmark database")
+}
+
+async fn sqlx_ids(store: &Store, n: i64) -> Result<Vec<String>> {
+    Ok(store
+        .some_tip_ids(n)
+        .await?
+        .into_iter()
+        .map(|u| u.to_string())
+        .collect())
+}
+
+async fn settled_times(
+    store: &Store,
+    ids: &[(String, String)],
+) -> Result<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>> {
+    let uuids: Vec<uuid::Uuid> = ids
+        .iter()
+        .filter_map(|(id, _)| uuid::Uuid::parse_str(id).ok())
+        .collect();
+    Ok(store
+        .settled_at(&uuids)
+        .await?
+        .into_iter()
+        .map(|(id, at)| (id.to_string(), at))
+        .collect())
 }

@@ -2,6 +2,8 @@
 
 mod bench;
 mod config;
+mod demo;
+mod dev;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -39,6 +41,9 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole product on this machine: a private Postgres under ./.fiber-link/dev, the hub
+    /// simulator, the API, the worker, a demo app and a demo forum page. No configuration needed.
+    Dev(dev::DevArgs),
     /// Run the signed API (POST /rpc, POST /tips, /healthz/*).
     Serve {
         /// Apply database migrations first.
@@ -189,6 +194,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Hubsim(a) => hubsim(a).await,
         Command::Bench(a) => bench::run(a).await,
+        Command::Dev(a) => dev::run(a, shutdown_signal()).await,
         cmd => {
             let cfg = Config::load(cli.config.as_deref())?;
             match cmd {
@@ -204,7 +210,7 @@ async fn run(cli: Cli) -> Result<()> {
                     Ok(())
                 }
                 Command::App { command } => app(cfg, command).await,
-                Command::Hubsim(_) | Command::Bench(_) => unreachable!("handled above"),
+                Command::Hubsim(_) | Command::Bench(_) | Command::Dev(_) => unreachable!("handled above"),
             }
         }
     }

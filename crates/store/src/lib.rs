@@ -5,6 +5,7 @@
 //! entries; the schema itself refuses unbalanced transactions, negative author balances and
 //! edits to the ledger (see `migrations/`).
 
+pub mod admin;
 pub mod apps;
 pub mod nonces;
 pub mod tips;
@@ -37,11 +38,57 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The embedded migrations, in order. Adding one: a new file in `migrations/` and a line here.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "tips and ledger",
-    include_str!("../migrations/0001_tips_and_ledger.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "tips and ledger",
+        include_str!("../migrations/0001_tips_and_ledger.sql"),
+    ),
+    (
+        2,
+        "tip change notifications",
+        include_str!("../migrations/0002_tip_change_notifications.sql"),
+    ),
+];
+
+/// The channel `tip_intents` changes are announced on (payload: the tip id).
+pub const TIP_CHANGED_CHANNEL: &str = "tip_changed";
+
+impl Store {
+    /// Listens for tip changes (state or invoice) and sends each changed tip's id to `tx`, for
+    /// as long as the process runs. Reconnects after a lost connection.
+    pub async fn forward_tip_changes(&self, tx: tokio::sync::broadcast::Sender<uuid::Uuid>) {
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for tip changes; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(TIP_CHANGED_CHANNEL).await {
+                tracing::warn!(error = %e, "LISTEN failed; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+            loop {
+                match listener.recv().await {
+                    Ok(n) => {
+                        if let Ok(id) = n.payload().parse() {
+                            // an error only means nobody is watching right now
+                            let _ = tx.send(id);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "tip change listener lost its connection");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Embedded;

@@ -1,0 +1,364 @@
+//! `fiber-link dev`: the whole product on one machine with no configuration — a private Postgres
+//! cluster under `./.fiber-link/dev/`, the migrations, the hub simulator, the API, the worker, a
+//! demo app with printed credentials and the demo community page.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use fiber_link_api::{ApiSettings, AppState, Rate};
+use fiber_link_core::crypto::{generate_app_secret, MasterKey};
+use fiber_link_core::{Amount, Asset, Assets, Script};
+use fiber_link_fnn::{HubClient, HubConfig};
+use fiber_link_hubsim::{HubSim, SimOptions, SimUdt};
+use fiber_link_store::Store;
+use fiber_link_worker::{Watcher, WorkerSettings};
+use rand::RngCore;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(Args)]
+pub struct DevArgs {
+    /// Where the private database, keys and dev.env live.
+    #[arg(long, default_value = ".fiber-link/dev")]
+    dir: PathBuf,
+    /// Start from scratch: delete the directory's database and keys first.
+    #[arg(long)]
+    reset: bool,
+    /// Address every server binds to.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    #[arg(long, default_value_t = 8080)]
+    api_port: u16,
+    #[arg(long, default_value_t = 8227)]
+    hub_port: u16,
+    #[arg(long, default_value_t = 8090)]
+    demo_port: u16,
+    /// Port of the private Postgres cluster (ignored with DATABASE_URL).
+    #[arg(long, default_value_t = 55433)]
+    pg_port: u16,
+}
+
+/// The demo's test UDT: its own decimals and type script, whitelisted by the simulated hub.
+pub fn demo_udt() -> Script {
+    Script {
+        code_hash: "0x50bd8d6680b8b9cf98b73f3c08faf8b2a21914311954118ad6609be6e78a1b95".into(),
+        hash_type: "data2".into(),
+        args: format!("0x{}", "7e".repeat(32)),
+    }
+}
+
+pub fn demo_assets() -> Assets {
+    Assets::new(vec![
+        Asset::ckb(Amount::from_base_units(10_000 * 100_000_000)),
+        Asset {
+            symbol: "DEMO".into(),
+            decimals: 6,
+            udt_type_script: Some(demo_udt()),
+            max_tip: Amount::from_base_units(1_000 * 1_000_000),
+        },
+    ])
+    .expect("the demo assets are valid")
+}
+
+/// A private Postgres cluster run with the machine's PostgreSQL binaries.
+struct PrivatePg {
+    bin: PathBuf,
+    data: PathBuf,
+    run_as: Option<String>,
+}
+
+fn find_pg_bin() -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("initdb").exists() && b.join("pg_ctl").exists())
+        .collect();
+    found.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    found.pop().or_else(|| {
+        let out = Command::new("sh").args(["-c", "command -v initdb"]).output().ok()?;
+        let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        p.parent().filter(|d| d.join("pg_ctl").exists()).map(Path::to_path_buf)
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl PrivatePg {
+    fn new(dir: &Path) -> Result<PrivatePg> {
+        let bin = find_pg_bin().ok_or_else(|| {
+            anyhow!(
+                "PostgreSQL server binaries (initdb, pg_ctl) were not found.\n\
+                 Install them with: sudo apt-get install -y postgresql\n\
+                 or set DATABASE_URL to a Postgres database to use instead."
+            )
+        })?;
+        // Postgres refuses to run as root; as root, the cluster belongs to the postgres user.
+        let run_as = if is_root() {
+            let ok = Command::new("id").args(["-u", "postgres"]).output().map(|o| o.status.success()).unwrap_or(false);
+            if !ok {
+                bail!("running as root, the private Postgres needs the system user 'postgres': sudo useradd --system postgres");
+            }
+            Some("postgres".to_string())
+        } else {
+            None
+        };
+        Ok(PrivatePg { bin, data: dir.join("pg"), run_as })
+    }
+
+    fn cmd(&self, tool: &str) -> Command {
+        match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(self.bin.join(tool));
+                c
+            }
+            None => Command::new(self.bin.join(tool)),
+        }
+    }
+
+    fn run(&self, mut c: Command, what: &str) -> Result<String> {
+        let out = c.output().with_context(|| format!("running {what}"))?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            bail!("{what} failed:\n{text}");
+        }
+        Ok(text)
+    }
+
+    fn chown(&self, path: &Path) -> Result<()> {
+        if let Some(user) = &self.run_as {
+            self.run(
+                {
+                    let mut c = Command::new("chown");
+                    c.args(["-R", user]).arg(path);
+                    c
+                },
+                "chown",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn is_running(&self) -> bool {
+        let mut c = self.cmd("pg_ctl");
+        c.arg("status").arg("-D").arg(&self.data);
+        c.output().map(|o| o.status.success()).unwrap_or(false)
+    }
+
+    fn stop(&self) -> Result<()> {
+        if self.data.join("PG_VERSION").exists() && self.is_running() {
+            let mut c = self.cmd("pg_ctl");
+            c.args(["stop", "-m", "fast", "-w", "-D"]).arg(&self.data);
+            self.run(c, "pg_ctl stop")?;
+        }
+        Ok(())
+    }
+
+    /// Initialises the cluster on first use and starts it on `port`. A cluster left running by a
+    /// crashed `dev` is stopped first, so nothing from a previous run blocks this one.
+    fn start(&self, dir: &Path, port: u16) -> Result<String> {
+        if !self.data.join("PG_VERSION").exists() {
+            std::fs::create_dir_all(&self.data)?;
+            self.chown(dir)?;
+            let mut c = self.cmd("initdb");
+            c.arg("-D").arg(&self.data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+            self.run(c, "initdb")?;
+        }
+        self.chown(dir)?;
+        self.stop()?;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            bail!("port {port} (Postgres) is in use; choose another with --pg-port");
+        }
+        let sock = dir.canonicalize()?;
+        let mut c = self.cmd("pg_ctl");
+        c.args(["start", "-w", "-t", "60", "-D"])
+            .arg(&self.data)
+            .arg("-l")
+            .arg(dir.join("postgres.log"))
+            .arg("-o")
+            .arg(format!("-p {port} -k {} -c listen_addresses=127.0.0.1", sock.display()));
+        self.run(c, "pg_ctl start").map_err(|e| anyhow!("{e}\n(see {})", dir.join("postgres.log").display()))?;
+        Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+    }
+}
+
+fn read_or_create_key(path: &Path) -> Result<String> {
+    if let Ok(s) = std::fs::read_to_string(path) {
+        return Ok(s.trim().to_string());
+    }
+    let mut k = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut k);
+    let hex = hex::encode(k);
+    write_private(path, &hex)?;
+    Ok(hex)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+async fn bind(addr: &str, port: u16, what: &str, flag: &str) -> Result<TcpListener> {
+    TcpListener::bind((addr, port))
+        .await
+        .with_context(|| format!("cannot listen on {addr}:{port} for the {what}: the port is in use or not allowed; choose another with {flag}"))
+}
+
+/// The demo app, created on first start and kept in `app.json`.
+async fn demo_app(store: &Store, master: &MasterKey, dir: &Path) -> Result<(String, String)> {
+    let path = dir.join("app.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        let (id, secret) = (v["app_id"].as_str().unwrap_or_default(), v["secret"].as_str().unwrap_or_default());
+        if store.app_name(id).await?.is_some() {
+            return Ok((id.to_string(), secret.to_string()));
+        }
+    }
+    let mut b = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut b);
+    let id = format!("app_{}", hex::encode(b));
+    let secret = generate_app_secret();
+    store.create_app(&id, "Demo forum", master.secret_box().seal(&format!("{id}/1"), &secret)).await?;
+    write_private(&path, &serde_json::json!({"app_id": id, "secret": secret}).to_string())?;
+    Ok((id, secret))
+}
+
+pub async fn run(a: DevArgs, shutdown: watch::Receiver<bool>) -> Result<()> {
+    let started = Instant::now();
+    if a.reset && a.dir.exists() {
+        if let Ok(pg) = PrivatePg::new(&a.dir) {
+            pg.stop()?;
+        }
+        std::fs::remove_dir_all(&a.dir).with_context(|| format!("removing {}", a.dir.display()))?;
+    }
+    std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
+    // One `dev` per directory; the lock goes away with the process, however it ends.
+    let lock = File::create(a.dir.join("dev.lock"))?;
+    if lock.try_lock().is_err() {
+        bail!("another fiber-link dev is running with {}; stop it or use another --dir", a.dir.display());
+    }
+
+    // Bind every port first: a busy port is reported before anything starts.
+    let hub_l = bind(&a.bind, a.hub_port, "hub simulator", "--hub-port").await?;
+    let api_l = bind(&a.bind, a.api_port, "API", "--api-port").await?;
+    let demo_l = bind(&a.bind, a.demo_port, "demo page", "--demo-port").await?;
+
+    let mut pg = None;
+    let db_url = match std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()) {
+        Some(url) => url,
+        None => {
+            let p = PrivatePg::new(&a.dir)?;
+            let url = p.start(&a.dir, a.pg_port)?;
+            pg = Some(p);
+            url
+        }
+    };
+    let result = serve_all(&a, &db_url, hub_l, api_l, demo_l, shutdown, started).await;
+    if let Some(p) = pg {
+        eprintln!("stopping Postgres");
+        p.stop()?;
+    }
+    drop(lock);
+    result
+}
+
+async fn serve_all(
+    a: &DevArgs,
+    db_url: &str,
+    hub_l: TcpListener,
+    api_l: TcpListener,
+    demo_l: TcpListener,
+    shutdown: watch::Receiver<bool>,
+    started: Instant,
+) -> Result<()> {
+    let store = Store::connect(db_url, 16).await.context("connecting to the dev database")?;
+    store.migrate().await.context("applying migrations")?;
+    let master = MasterKey::from_hex(&read_or_create_key(&a.dir.join("master.key"))?).map_err(|e| anyhow!(e))?;
+    let node_key: [u8; 32] = hex::decode(read_or_create_key(&a.dir.join("hub-node.key"))?)?
+        .try_into()
+        .map_err(|_| anyhow!("hub-node.key is damaged; run with --reset"))?;
+
+    let host = if a.bind == "0.0.0.0" { "127.0.0.1".to_string() } else { a.bind.clone() };
+    let hub_url = format!("http://{host}:{}", a.hub_port);
+    let api_url = format!("http://{host}:{}", a.api_port);
+    let demo_url = format!("http://{host}:{}", a.demo_port);
+
+    let sim = HubSim::new(SimOptions {
+        node_key,
+        udts: vec![SimUdt { name: "DEMO".into(), script: demo_udt() }],
+        ..Default::default()
+    })
+    .map_err(|e| anyhow!(e))?;
+    let until = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let hub_task = tokio::spawn(sim.serve(hub_l, until(shutdown.clone())));
+
+    let hub = HubClient::new(&HubConfig { url: hub_url.clone(), token: None, timeout: Duration::from_secs(5) })
+        .map_err(|e| anyhow!(e))?;
+    let settings = ApiSettings {
+        assets: demo_assets(),
+        public_url: Some(api_url.clone()),
+        rate_per_app_user: Rate { per_second: 20, burst: 50 },
+        ..ApiSettings::default()
+    };
+    let (app_id, secret) = demo_app(&store, &master, &a.dir).await?;
+    let state = AppState::new(store.clone(), hub.clone(), settings, &master);
+    let api = axum::serve(api_l, fiber_link_api::router(state)).with_graceful_shutdown(until(shutdown.clone()));
+    let api_task = tokio::spawn(async move { api.await });
+
+    let worker_store = Store::connect(db_url, 8).await?;
+    let mut ws = WorkerSettings::new("Fibd".into(), demo_assets());
+    ws.schedule.fresh_interval = Duration::from_secs(1);
+    let worker = Watcher::new(worker_store, hub, ws, master.preimage_key());
+    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+
+    let demo = crate::demo::router(crate::demo::Demo {
+        api_url: api_url.clone(),
+        hub_url: hub_url.clone(),
+        app_id: app_id.clone(),
+        secret: secret.clone(),
+        assets: demo_assets(),
+    });
+    let demo_task = tokio::spawn(async move {
+        axum::serve(demo_l, demo).with_graceful_shutdown(until(shutdown.clone())).await
+    });
+
+    let env_path = a.dir.join("dev.env");
+    write_private(
+        &env_path,
+        &format!(
+            "FIBER_LINK_API_URL={api_url}\nFIBER_LINK_APP_ID={app_id}\nFIBER_LINK_APP_SECRET={secret}\n\
+             FIBER_LINK_HUB_URL={hub_url}\nFIBER_LINK_DEMO_URL={demo_url}\n"
+        ),
+    )?;
+    println!(
+        "\nFiber Link is running (ready in {:.1} s).\n\n  demo forum:  {demo_url}\n  API:         {api_url}/rpc\n  hub (sim):   {hub_url}\n  app id:      {app_id}\n  app secret:  {secret}\n\n\
+         These are also in {}. Ctrl-C stops everything.\n",
+        started.elapsed().as_secs_f64(),
+        env_path.display()
+    );
+    let _ = tokio::join!(hub_task, api_task, worker_task, demo_task);
+    store.pool().close().await;
+    Ok(())
+}
