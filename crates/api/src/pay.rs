@@ -47,7 +47,8 @@ fn label(s: TipState) -> &'static str {
 
 /// The invoice as an SVG QR code, rendered here (no external service).
 fn qr_svg(invoice: &str) -> Option<String> {
-    let code = qrcode::QrCode::with_error_correction_level(invoice.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let code =
+        qrcode::QrCode::with_error_correction_level(invoice.as_bytes(), qrcode::EcLevel::M).ok()?;
     Some(
         code.render::<qrcode::render::svg::Color>()
             .min_dimensions(240, 240)
@@ -57,18 +58,33 @@ fn qr_svg(invoice: &str) -> Option<String> {
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Option<(TipRow, String)>, Response> {
-    let Ok(id) = Uuid::try_parse(id) else { return Ok(None) };
+    let Ok(id) = Uuid::try_parse(id) else {
+        return Ok(None);
+    };
     let tip = state.store.tip_any_app(id).await.map_err(|e| {
         tracing::error!(error = %e, "pay page: reading the tip failed");
         (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response()
     })?;
     let Some(tip) = tip else { return Ok(None) };
-    let app = state.store.app_name(&tip.app_id).await.ok().flatten().unwrap_or_default();
+    let app = state
+        .store
+        .app_name(&tip.app_id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     Ok(Some((tip, app)))
 }
 
 fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, Html(page("Tip not found", "<main><h1>Tip not found</h1><p>This payment link is not valid.</p></main>"))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        Html(page(
+            "Tip not found",
+            "<main><h1>Tip not found</h1><p>This payment link is not valid.</p></main>",
+        )),
+    )
+        .into_response()
 }
 
 pub(crate) async fn pay_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
@@ -77,7 +93,12 @@ pub(crate) async fn pay_page(State(state): State<AppState>, Path(id): Path<Strin
         Ok(None) => return not_found(),
         Err(r) => return r,
     };
-    let decimals = state.settings.assets.get(&tip.asset).map(|a| a.decimals).unwrap_or(0);
+    let decimals = state
+        .settings
+        .assets
+        .get(&tip.asset)
+        .map(|a| a.decimals)
+        .unwrap_or(0);
     let amount = format_decimal(tip.amount, decimals);
     let e = escape_html;
     let invoice_block = match &tip.invoice {
@@ -128,7 +149,10 @@ pub(crate) async fn pay_page(State(state): State<AppState>, Path(id): Path<Strin
             .parse()
             .expect("static header"),
     );
-    h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static header"));
+    h.insert(
+        header::CACHE_CONTROL,
+        "no-store".parse().expect("static header"),
+    );
     resp
 }
 
@@ -206,8 +230,16 @@ pub(crate) async fn pay_events(State(state): State<AppState>, Path(id): Path<Str
         Ok(None) => return not_found(),
         Err(r) => return r,
     };
-    let w = Watch { rx: state.tip_changes.subscribe(), state: state.clone(), id: tip.id, last: None, done: false };
-    Sse::new(events(w)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+    let w = Watch {
+        rx: state.tip_changes.subscribe(),
+        state: state.clone(),
+        id: tip.id,
+        last: None,
+        done: false,
+    };
+    Sse::new(events(w))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 fn events(w: Watch) -> impl Stream<Item = Result<Event, Infallible>> {
@@ -254,7 +286,10 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape_html(r#"<img src=x onerror="a('b')">&"#), "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;");
+        assert_eq!(
+            escape_html(r#"<img src=x onerror="a('b')">&"#),
+            "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;"
+        );
     }
 
     #[test]

@@ -34,7 +34,11 @@ pub const AUTHORS: [&str; 3] = ["alice", "bob", "carol"];
 
 pub fn router(demo: Demo) -> Router {
     let client = SignedClient::new(&demo.api_url, &demo.app_id, &demo.secret);
-    let inner = Arc::new(Inner { demo, client, http: reqwest::Client::new() });
+    let inner = Arc::new(Inner {
+        demo,
+        client,
+        http: reqwest::Client::new(),
+    });
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/api/assets", get(assets))
@@ -81,11 +85,18 @@ async fn create_tip(State(s): State<Arc<Inner>>, Json(f): Json<TipForm>) -> Resp
         Ok(a) => match a.result() {
             Some(r) => Json(r.clone()).into_response(),
             None => {
-                let msg = a.body.pointer("/error/message").and_then(Value::as_str).unwrap_or("the service refused the tip");
+                let msg = a
+                    .body
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the service refused the tip");
                 error(StatusCode::UNPROCESSABLE_ENTITY, msg)
             }
         },
-        Err(e) => error(StatusCode::BAD_GATEWAY, &format!("the service did not answer: {e}")),
+        Err(e) => error(
+            StatusCode::BAD_GATEWAY,
+            &format!("the service did not answer: {e}"),
+        ),
     }
 }
 
@@ -96,7 +107,11 @@ struct PayForm {
 
 /// Plays the payer's wallet: the simulated hub receives the payment for the tip's invoice.
 async fn pay(State(s): State<Arc<Inner>>, Json(f): Json<PayForm>) -> Response {
-    let tip = match s.client.result("tip.get", json!({"tip_id": f.tip_id})).await {
+    let tip = match s
+        .client
+        .result("tip.get", json!({"tip_id": f.tip_id}))
+        .await
+    {
         Ok(t) => t,
         Err(e) => return error(StatusCode::NOT_FOUND, &e),
     };
@@ -109,7 +124,9 @@ async fn pay(State(s): State<Arc<Inner>>, Json(f): Json<PayForm>) -> Response {
             Ok(v) if v.get("result").is_some() => Json(json!({"paid": true})).into_response(),
             Ok(v) => error(
                 StatusCode::CONFLICT,
-                v.pointer("/error/message").and_then(Value::as_str).unwrap_or("the simulator refused"),
+                v.pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the simulator refused"),
             ),
             Err(e) => error(StatusCode::BAD_GATEWAY, &e.to_string()),
         },

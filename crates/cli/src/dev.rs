@@ -86,9 +86,14 @@ fn find_pg_bin() -> Option<PathBuf> {
             .unwrap_or(0)
     });
     found.pop().or_else(|| {
-        let out = Command::new("sh").args(["-c", "command -v initdb"]).output().ok()?;
+        let out = Command::new("sh")
+            .args(["-c", "command -v initdb"])
+            .output()
+            .ok()?;
         let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        p.parent().filter(|d| d.join("pg_ctl").exists()).map(Path::to_path_buf)
+        p.parent()
+            .filter(|d| d.join("pg_ctl").exists())
+            .map(Path::to_path_buf)
     })
 }
 
@@ -111,7 +116,11 @@ impl PrivatePg {
         })?;
         // Postgres refuses to run as root; as root, the cluster belongs to the postgres user.
         let run_as = if is_root() {
-            let ok = Command::new("id").args(["-u", "postgres"]).output().map(|o| o.status.success()).unwrap_or(false);
+            let ok = Command::new("id")
+                .args(["-u", "postgres"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
             if !ok {
                 bail!("running as root, the private Postgres needs the system user 'postgres': sudo useradd --system postgres");
             }
@@ -119,7 +128,11 @@ impl PrivatePg {
         } else {
             None
         };
-        Ok(PrivatePg { bin, data: dir.join("pg"), run_as })
+        Ok(PrivatePg {
+            bin,
+            data: dir.join("pg"),
+            run_as,
+        })
     }
 
     fn cmd(&self, tool: &str) -> Command {
@@ -135,7 +148,11 @@ impl PrivatePg {
 
     fn run(&self, mut c: Command, what: &str) -> Result<String> {
         let out = c.output().with_context(|| format!("running {what}"))?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         if !out.status.success() {
             bail!("{what} failed:\n{text}");
         }
@@ -178,7 +195,14 @@ impl PrivatePg {
             std::fs::create_dir_all(&self.data)?;
             self.chown(dir)?;
             let mut c = self.cmd("initdb");
-            c.arg("-D").arg(&self.data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+            c.arg("-D").arg(&self.data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]);
             self.run(c, "initdb")?;
         }
         self.chown(dir)?;
@@ -193,8 +217,12 @@ impl PrivatePg {
             .arg("-l")
             .arg(dir.join("postgres.log"))
             .arg("-o")
-            .arg(format!("-p {port} -k {} -c listen_addresses=127.0.0.1", sock.display()));
-        self.run(c, "pg_ctl start").map_err(|e| anyhow!("{e}\n(see {})", dir.join("postgres.log").display()))?;
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1",
+                sock.display()
+            ));
+        self.run(c, "pg_ctl start")
+            .map_err(|e| anyhow!("{e}\n(see {})", dir.join("postgres.log").display()))?;
         Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
     }
 }
@@ -211,9 +239,14 @@ fn read_or_create_key(path: &Path) -> Result<String> {
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(text.as_bytes())?;
     Ok(())
 }
@@ -229,7 +262,10 @@ async fn demo_app(store: &Store, master: &MasterKey, dir: &Path) -> Result<(Stri
     let path = dir.join("app.json");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let v: serde_json::Value = serde_json::from_str(&text)?;
-        let (id, secret) = (v["app_id"].as_str().unwrap_or_default(), v["secret"].as_str().unwrap_or_default());
+        let (id, secret) = (
+            v["app_id"].as_str().unwrap_or_default(),
+            v["secret"].as_str().unwrap_or_default(),
+        );
         if store.app_name(id).await?.is_some() {
             return Ok((id.to_string(), secret.to_string()));
         }
@@ -238,8 +274,17 @@ async fn demo_app(store: &Store, master: &MasterKey, dir: &Path) -> Result<(Stri
     rand::thread_rng().fill_bytes(&mut b);
     let id = format!("app_{}", hex::encode(b));
     let secret = generate_app_secret();
-    store.create_app(&id, "Demo forum", master.secret_box().seal(&format!("{id}/1"), &secret)).await?;
-    write_private(&path, &serde_json::json!({"app_id": id, "secret": secret}).to_string())?;
+    store
+        .create_app(
+            &id,
+            "Demo forum",
+            master.secret_box().seal(&format!("{id}/1"), &secret),
+        )
+        .await?;
+    write_private(
+        &path,
+        &serde_json::json!({"app_id": id, "secret": secret}).to_string(),
+    )?;
     Ok((id, secret))
 }
 
@@ -255,7 +300,10 @@ pub async fn run(a: DevArgs, shutdown: watch::Receiver<bool>) -> Result<()> {
     // One `dev` per directory; the lock goes away with the process, however it ends.
     let lock = File::create(a.dir.join("dev.lock"))?;
     if lock.try_lock().is_err() {
-        bail!("another fiber-link dev is running with {}; stop it or use another --dir", a.dir.display());
+        bail!(
+            "another fiber-link dev is running with {}; stop it or use another --dir",
+            a.dir.display()
+        );
     }
 
     // Bind every port first: a busy port is reported before anything starts.
@@ -291,21 +339,31 @@ async fn serve_all(
     shutdown: watch::Receiver<bool>,
     started: Instant,
 ) -> Result<()> {
-    let store = Store::connect(db_url, 16).await.context("connecting to the dev database")?;
+    let store = Store::connect(db_url, 16)
+        .await
+        .context("connecting to the dev database")?;
     store.migrate().await.context("applying migrations")?;
-    let master = MasterKey::from_hex(&read_or_create_key(&a.dir.join("master.key"))?).map_err(|e| anyhow!(e))?;
+    let master = MasterKey::from_hex(&read_or_create_key(&a.dir.join("master.key"))?)
+        .map_err(|e| anyhow!(e))?;
     let node_key: [u8; 32] = hex::decode(read_or_create_key(&a.dir.join("hub-node.key"))?)?
         .try_into()
         .map_err(|_| anyhow!("hub-node.key is damaged; run with --reset"))?;
 
-    let host = if a.bind == "0.0.0.0" { "127.0.0.1".to_string() } else { a.bind.clone() };
+    let host = if a.bind == "0.0.0.0" {
+        "127.0.0.1".to_string()
+    } else {
+        a.bind.clone()
+    };
     let hub_url = format!("http://{host}:{}", a.hub_port);
     let api_url = format!("http://{host}:{}", a.api_port);
     let demo_url = format!("http://{host}:{}", a.demo_port);
 
     let sim = HubSim::new(SimOptions {
         node_key,
-        udts: vec![SimUdt { name: "DEMO".into(), script: demo_udt() }],
+        udts: vec![SimUdt {
+            name: "DEMO".into(),
+            script: demo_udt(),
+        }],
         ..Default::default()
     })
     .map_err(|e| anyhow!(e))?;
@@ -314,17 +372,25 @@ async fn serve_all(
     };
     let hub_task = tokio::spawn(sim.serve(hub_l, until(shutdown.clone())));
 
-    let hub = HubClient::new(&HubConfig { url: hub_url.clone(), token: None, timeout: Duration::from_secs(5) })
-        .map_err(|e| anyhow!(e))?;
+    let hub = HubClient::new(&HubConfig {
+        url: hub_url.clone(),
+        token: None,
+        timeout: Duration::from_secs(5),
+    })
+    .map_err(|e| anyhow!(e))?;
     let settings = ApiSettings {
         assets: demo_assets(),
         public_url: Some(api_url.clone()),
-        rate_per_app_user: Rate { per_second: 20, burst: 50 },
+        rate_per_app_user: Rate {
+            per_second: 20,
+            burst: 50,
+        },
         ..ApiSettings::default()
     };
     let (app_id, secret) = demo_app(&store, &master, &a.dir).await?;
     let state = AppState::new(store.clone(), hub.clone(), settings, &master);
-    let api = axum::serve(api_l, fiber_link_api::router(state)).with_graceful_shutdown(until(shutdown.clone()));
+    let api = axum::serve(api_l, fiber_link_api::router(state))
+        .with_graceful_shutdown(until(shutdown.clone()));
     let api_task = tokio::spawn(async move { api.await });
 
     let worker_store = Store::connect(db_url, 8).await?;
@@ -341,17 +407,22 @@ async fn serve_all(
         assets: demo_assets(),
     });
     let demo_task = tokio::spawn(async move {
-        axum::serve(demo_l, demo).with_graceful_shutdown(until(shutdown.clone())).await
+        axum::serve(demo_l, demo)
+            .with_graceful_shutdown(until(shutdown.clone()))
+            .await
     });
 
     let env_path = a.dir.join("dev.env");
+    let env_tmp = a.dir.join("dev.env.tmp");
     write_private(
-        &env_path,
+        &env_tmp,
         &format!(
             "FIBER_LINK_API_URL={api_url}\nFIBER_LINK_APP_ID={app_id}\nFIBER_LINK_APP_SECRET={secret}\n\
              FIBER_LINK_HUB_URL={hub_url}\nFIBER_LINK_DEMO_URL={demo_url}\n"
         ),
     )?;
+    // renamed into place, so a reader never sees half a file
+    std::fs::rename(&env_tmp, &env_path)?;
     println!(
         "\nFiber Link is running (ready in {:.1} s).\n\n  demo forum:  {demo_url}\n  API:         {api_url}/rpc\n  hub (sim):   {hub_url}\n  app id:      {app_id}\n  app secret:  {secret}\n\n\
          These are also in {}. Ctrl-C stops everything.\n",

@@ -210,7 +210,9 @@ async fn run(cli: Cli) -> Result<()> {
                     Ok(())
                 }
                 Command::App { command } => app(cfg, command).await,
-                Command::Hubsim(_) | Command::Bench(_) | Command::Dev(_) => unreachable!("handled above"),
+                Command::Hubsim(_) | Command::Bench(_) | Command::Dev(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

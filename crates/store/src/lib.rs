@@ -58,7 +58,7 @@ impl Store {
     /// Listens for tip changes (state or invoice) and sends each changed tip's id to `tx`, for
     /// as long as the process runs. Reconnects after a lost connection.
     pub async fn forward_tip_changes(&self, tx: tokio::sync::broadcast::Sender<uuid::Uuid>) {
-        loop {
+        while !self.pool.is_closed() {
             let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
                 Ok(l) => l,
                 Err(e) => {

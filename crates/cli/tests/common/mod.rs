@@ -171,6 +171,7 @@ impl Stack {
         })
         .unwrap();
 
+        let (api_listener, api_url) = bind().await;
         let settings = ApiSettings {
             assets: test_assets(),
             invoice_expiry: o.invoice_expiry,
@@ -178,14 +179,13 @@ impl Stack {
             secret_cache_ttl: Duration::ZERO,
             rate_per_app_method: o.rate_per_app_method,
             rate_per_app_user: o.rate_per_app_user,
-            public_url: None,
+            public_url: Some(api_url.clone()),
             ..ApiSettings::default()
         };
         let state = AppState::new(store.clone(), hub.clone(), settings.clone(), &master);
-        let (l, api_url) = bind().await;
         let mut r = rx.clone();
         tokio::spawn(async move {
-            axum::serve(l, fiber_link_api::router(state))
+            axum::serve(api_listener, fiber_link_api::router(state))
                 .with_graceful_shutdown(async move {
                     let _ = r.wait_for(|v| *v).await;
                 })
