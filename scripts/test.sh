@@ -28,7 +28,21 @@ set +e
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-# One closing line for the whole suite.
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "Tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+
+echo "== browser tests (headless Chromium, playwright-core)"
+browser_status=0
+scripts/browser-deps.sh
+if [ "$status" = 0 ]; then
+  set +e
+  FIBER_LINK_BIN=target/debug/fiber-link ARTIFACTS=artifacts node --test tests/browser/ 2>&1 | tee -a "$log"
+  browser_status=${PIPESTATUS[0]}
+  set -e
+  echo "screenshots: $(pwd)/artifacts/"
+fi
+
+# One closing line for the whole suite (cargo's "test result:" lines and node's "# pass/# fail").
+awk '/^test result:/ { p += $4; f += $6; i += $8 }
+     /^# pass / { p += $3 } /^# fail / { f += $3 } /^# skipped / { i += $3 }
+     END { printf "Tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
 rm -f "$log"
-exit "$status"
+[ "$status" = 0 ] && [ "$browser_status" = 0 ]

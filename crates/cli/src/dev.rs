@@ -12,6 +12,7 @@ use fiber_link_hubsim::{HubSim, SimOptions, SimUdt};
 use fiber_link_store::Store;
 use fiber_link_worker::{Watcher, WorkerSettings};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,6 +67,8 @@ pub fn demo_assets() -> Assets {
 /// A private Postgres cluster run with the machine's PostgreSQL binaries.
 struct PrivatePg {
     bin: PathBuf,
+    /// Holds `data/`, the socket and `postgres.log`.
+    home: PathBuf,
     data: PathBuf,
     run_as: Option<String>,
 }
@@ -128,9 +131,21 @@ impl PrivatePg {
         } else {
             None
         };
+        // As root, the cluster cannot live under the dev directory when that is not reachable by
+        // the postgres user (a clone under /root, a private temp dir): it lives in
+        // /var/tmp/fiber-link-dev/<hash of the dev directory>, one per dev directory.
+        let home = if run_as.is_some() {
+            std::fs::create_dir_all(dir)?;
+            let abs = dir.canonicalize()?;
+            let digest = hex::encode(&Sha256::digest(abs.to_string_lossy().as_bytes())[..8]);
+            PathBuf::from("/var/tmp/fiber-link-dev").join(digest)
+        } else {
+            dir.join("pg")
+        };
         Ok(PrivatePg {
             bin,
-            data: dir.join("pg"),
+            data: home.join("data"),
+            home,
             run_as,
         })
     }
@@ -190,10 +205,10 @@ impl PrivatePg {
 
     /// Initialises the cluster on first use and starts it on `port`. A cluster left running by a
     /// crashed `dev` is stopped first, so nothing from a previous run blocks this one.
-    fn start(&self, dir: &Path, port: u16) -> Result<String> {
+    fn start(&self, port: u16) -> Result<String> {
         if !self.data.join("PG_VERSION").exists() {
             std::fs::create_dir_all(&self.data)?;
-            self.chown(dir)?;
+            self.chown(&self.home)?;
             let mut c = self.cmd("initdb");
             c.arg("-D").arg(&self.data).args([
                 "-U",
@@ -205,24 +220,25 @@ impl PrivatePg {
             ]);
             self.run(c, "initdb")?;
         }
-        self.chown(dir)?;
+        self.chown(&self.home)?;
         self.stop()?;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
             bail!("port {port} (Postgres) is in use; choose another with --pg-port");
         }
-        let sock = dir.canonicalize()?;
+        let sock = self.home.canonicalize()?;
+        let log = self.home.join("postgres.log");
         let mut c = self.cmd("pg_ctl");
         c.args(["start", "-w", "-t", "60", "-D"])
             .arg(&self.data)
             .arg("-l")
-            .arg(dir.join("postgres.log"))
+            .arg(&log)
             .arg("-o")
             .arg(format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1",
                 sock.display()
             ));
         self.run(c, "pg_ctl start")
-            .map_err(|e| anyhow!("{e}\n(see {})", dir.join("postgres.log").display()))?;
+            .map_err(|e| anyhow!("{e}\n(see {})", log.display()))?;
         Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
     }
 }
@@ -293,6 +309,9 @@ pub async fn run(a: DevArgs, shutdown: watch::Receiver<bool>) -> Result<()> {
     if a.reset && a.dir.exists() {
         if let Ok(pg) = PrivatePg::new(&a.dir) {
             pg.stop()?;
+            if pg.home != a.dir.join("pg") {
+                let _ = std::fs::remove_dir_all(&pg.home);
+            }
         }
         std::fs::remove_dir_all(&a.dir).with_context(|| format!("removing {}", a.dir.display()))?;
     }
@@ -316,7 +335,7 @@ pub async fn run(a: DevArgs, shutdown: watch::Receiver<bool>) -> Result<()> {
         Some(url) => url,
         None => {
             let p = PrivatePg::new(&a.dir)?;
-            let url = p.start(&a.dir, a.pg_port)?;
+            let url = p.start(a.pg_port)?;
             pg = Some(p);
             url
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 struct Dev {
     child: Child,
-    dir: PathBuf,
+    pg_port: u16,
     demo: String,
     api: String,
 }
