@@ -84,17 +84,20 @@ async fn start_with(dir: &Path, p: &Ports, extra: &[&str]) -> Dev {
         .stderr(log_file(dir))
         .spawn()
         .unwrap();
+    // owned by a Dev at once: its Drop stops the process if the test fails
+    let mut dev = Dev {
+        child,
+        pg_port: p.pg,
+        demo: String::new(),
+        api: String::new(),
+    };
     let start = Instant::now();
     loop {
         if let Some(demo) = env_value(dir, "FIBER_LINK_DEMO_URL") {
             if reqwest::get(format!("{demo}/api/assets")).await.is_ok() {
-                let api = env_value(dir, "FIBER_LINK_API_URL").unwrap();
-                return Dev {
-                    child,
-                    dir: dir.to_path_buf(),
-                    demo,
-                    api,
-                };
+                dev.api = env_value(dir, "FIBER_LINK_API_URL").unwrap();
+                dev.demo = demo;
+                return dev;
             }
         }
         assert!(
@@ -183,7 +186,7 @@ impl Dev {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert!(
-            !self.dir.join("pg/postmaster.pid").exists(),
+            std::net::TcpStream::connect(("127.0.0.1", self.pg_port)).is_err(),
             "Postgres was stopped"
         );
     }
