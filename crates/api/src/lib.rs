@@ -168,6 +168,17 @@ impl AppState {
         Ok(())
     }
 
+    /// An amount of `asset` as the API shows it: a decimal string in asset units.
+    pub fn format_amount(&self, asset: &str, amount: fiber_link_core::Amount) -> String {
+        let decimals = self
+            .settings
+            .assets
+            .get(asset)
+            .map(|a| a.decimals)
+            .unwrap_or(0);
+        fiber_link_core::format_decimal(amount, decimals)
+    }
+
     /// Drops rate-limit state of keys not seen lately (called periodically).
     pub fn prune_rate_limits(&self) {
         self.per_method.retain_recent();

@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
-use fiber_link_core::{format_decimal, TipState};
+use fiber_link_core::TipState;
 use fiber_link_store::tips::TipRow;
 use futures_util::stream::{self, Stream};
 use serde_json::json;
@@ -93,13 +93,7 @@ pub(crate) async fn pay_page(State(state): State<AppState>, Path(id): Path<Strin
         Ok(None) => return not_found(),
         Err(r) => return r,
     };
-    let decimals = state
-        .settings
-        .assets
-        .get(&tip.asset)
-        .map(|a| a.decimals)
-        .unwrap_or(0);
-    let amount = format_decimal(tip.amount, decimals);
+    let amount = state.format_amount(&tip.asset, tip.amount);
     let e = escape_html;
     let invoice_block = match &tip.invoice {
         Some(inv) => format!(

@@ -265,17 +265,11 @@ fn ts(t: Option<DateTime<Utc>>) -> Value {
 }
 
 fn tip_json(state: &AppState, t: &TipRow, full: bool) -> Value {
-    let decimals = state
-        .settings
-        .assets
-        .get(&t.asset)
-        .map(|a| a.decimals)
-        .unwrap_or(0);
     let mut v = json!({
         "tip_id": t.id.to_string(),
         "state": t.state.as_str(),
         "asset": t.asset,
-        "amount": format_decimal(t.amount, decimals),
+        "amount": state.format_amount(&t.asset, t.amount),
         "invoice": t.invoice,
         "payment_hash": t.payment_hash,
         "expires_at": ts(Some(t.expires_at)),

@@ -112,6 +112,25 @@ impl Run {
     fn pct(&mut self, p: f64) -> f64 {
         percentile_ms(&mut self.latencies_us, p)
     }
+
+    fn print_header() {
+        println!(
+            "{:>8} {:>10} {:>9} {:>9} {:>7}",
+            "clients", "req/s", "p50 ms", "p99 ms", "errors"
+        );
+    }
+
+    fn print_row(&mut self, clients: usize) {
+        let (p50, p99) = (self.pct(0.5), self.pct(0.99));
+        println!(
+            "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+            clients,
+            self.rps(),
+            p50,
+            p99,
+            self.errors
+        );
+    }
 }
 
 fn percentile_ms(v: &mut [u64], p: f64) -> f64 {
@@ -330,29 +349,16 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     );
 
     println!("\n## tip.create (each: nonce + tip row + hub new_invoice + invoice row)");
-    println!(
-        "{:>8} {:>10} {:>9} {:>9} {:>7}",
-        "clients", "req/s", "p50 ms", "p99 ms", "errors"
-    );
+    Run::print_header();
     for clients in [1usize, 8, 32] {
         let mut r = load(&client, clients, a.level_secs, tip_create).await;
-        println!(
-            "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>7}",
-            clients,
-            r.rps(),
-            r.pct(0.5),
-            r.pct(0.99),
-            r.errors
-        );
+        r.print_row(clients);
     }
 
     println!("\n## tip.get (database only; each consumes a nonce)");
     let ids: Vec<String> = sqlx_ids(&store, 5000).await?;
     let ids = Arc::new(ids);
-    println!(
-        "{:>8} {:>10} {:>9} {:>9} {:>7}",
-        "clients", "req/s", "p50 ms", "p99 ms", "errors"
-    );
+    Run::print_header();
     for clients in [8usize, 32] {
         let ids = ids.clone();
         let mut r = load(&client, clients, a.level_secs, move |n, seq| {
@@ -360,14 +366,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             ("tip.get".into(), json!({"tip_id": id}))
         })
         .await;
-        println!(
-            "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>7}",
-            clients,
-            r.rps(),
-            r.pct(0.5),
-            r.pct(0.99),
-            r.errors
-        );
+        r.print_row(clients);
     }
 
     if a.sustain_secs > 0 {

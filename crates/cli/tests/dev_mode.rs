@@ -60,25 +60,26 @@ async fn start(dir: &Path, p: &Ports) -> Dev {
     start_with(dir, p, &[]).await
 }
 
+/// `fiber-link dev` on these ports and directory, with no DATABASE_URL (its own Postgres).
+fn dev_command(dir: &Path, p: &Ports) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fiber-link"));
+    c.args(["dev", "--dir"]).arg(dir);
+    for (flag, port) in [
+        ("--api-port", p.api),
+        ("--hub-port", p.hub),
+        ("--demo-port", p.demo),
+        ("--pg-port", p.pg),
+    ] {
+        c.args([flag, &port.to_string()]);
+    }
+    c.env_remove("DATABASE_URL");
+    c
+}
+
 async fn start_with(dir: &Path, p: &Ports, extra: &[&str]) -> Dev {
     let _ = std::fs::remove_file(dir.join("dev.env"));
-    let child = Command::new(env!("CARGO_BIN_EXE_fiber-link"))
-        .args(["dev", "--dir"])
-        .arg(dir)
-        .args([
-            "--api-port",
-            &p.api.to_string(),
-            "--hub-port",
-            &p.hub.to_string(),
-        ])
-        .args([
-            "--demo-port",
-            &p.demo.to_string(),
-            "--pg-port",
-            &p.pg.to_string(),
-        ])
+    let child = dev_command(dir, p)
         .args(extra)
-        .env_remove("DATABASE_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file(dir))
@@ -262,24 +263,11 @@ async fn two_dev_instances_do_not_interfere_and_a_busy_port_is_reported() {
     assert_eq!(b.available("bob").await, "0");
 
     // a third instance on a's API port fails with a clear message
-    let out = Command::new(env!("CARGO_BIN_EXE_fiber-link"))
-        .args(["dev", "--dir"])
-        .arg(temp_dir("c"))
-        .args([
-            "--api-port",
-            &pa.api.to_string(),
-            "--hub-port",
-            &free_port().to_string(),
-        ])
-        .args([
-            "--demo-port",
-            &free_port().to_string(),
-            "--pg-port",
-            &free_port().to_string(),
-        ])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
+    let busy = Ports {
+        api: pa.api,
+        ..Ports::new()
+    };
+    let out = dev_command(&temp_dir("c"), &busy).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -287,24 +275,7 @@ async fn two_dev_instances_do_not_interfere_and_a_busy_port_is_reported() {
         "{err}"
     );
     // and a second instance on the same directory is refused
-    let out = Command::new(env!("CARGO_BIN_EXE_fiber-link"))
-        .args(["dev", "--dir"])
-        .arg(&da)
-        .args([
-            "--api-port",
-            &free_port().to_string(),
-            "--hub-port",
-            &free_port().to_string(),
-        ])
-        .args([
-            "--demo-port",
-            &free_port().to_string(),
-            "--pg-port",
-            &free_port().to_string(),
-        ])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
+    let out = dev_command(&da, &Ports::new()).output().unwrap();
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("another fiber-link dev is running"),
         "{out:?}"
