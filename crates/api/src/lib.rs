@@ -186,6 +186,22 @@ impl AppState {
     }
 }
 
+/// Serves `router` on `listener` until `shutdown` resolves. Responses go out without waiting
+/// for Nagle's algorithm (TCP_NODELAY): a small JSON answer is one segment, sent at once.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
     let prune = state.clone();

@@ -172,24 +172,16 @@ pub(crate) async fn create(
         }
         CreateOutcome::Existing(row) => row,
     };
-    let tip = match tip.invoice {
-        Some(_) => tip,
-        None => {
-            issue_invoice(state, &tip, t.asset).await?;
-            state
-                .store
-                .tip(&caller.app_id, tip.id)
-                .await
-                .map_err(internal)?
-                .ok_or_else(ApiError::internal)?
-        }
-    };
+    let mut tip = tip;
+    if tip.invoice.is_none() {
+        issue_invoice(state, &mut tip, t.asset).await?;
+    }
     Ok(tip_json(state, &tip, false))
 }
 
 /// Asks the hub for the tip's invoice. The preimage is derived from the tip id, so a retry after
 /// a timeout asks for the same invoice, and "invoice already exists" reads it back.
-async fn issue_invoice(state: &AppState, tip: &TipRow, asset: &Asset) -> Result<(), ApiError> {
+async fn issue_invoice(state: &AppState, tip: &mut TipRow, asset: &Asset) -> Result<(), ApiError> {
     let Some(expiry) = invoice_expiry_secs(
         Utc::now().timestamp_millis(),
         tip.expires_at.timestamp_millis(),
@@ -251,11 +243,26 @@ async fn issue_invoice(state: &AppState, tip: &TipRow, asset: &Asset) -> Result<
         tracing::error!(tip_id = %tip.id, "the hub's invoice does not match the tip (hash or amount)");
         return Err(ApiError::internal());
     }
-    state
+    match state
         .store
         .attach_invoice(&tip.app_id, tip.id, &address, "api")
         .await
-        .map_err(internal)?;
+        .map_err(internal)?
+    {
+        Some(at) => {
+            tip.invoice = Some(address);
+            tip.invoice_at = Some(at);
+        }
+        // a concurrent request or the worker stored it first: it is the same invoice
+        None => {
+            *tip = state
+                .store
+                .tip(&tip.app_id, tip.id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(ApiError::internal)?;
+        }
+    }
     Ok(())
 }
 
@@ -330,8 +337,8 @@ pub(crate) async fn get(
                 "no tip with this id for this app",
             )
         })?;
-    if tip.state.is_open() {
-        let soon = Utc::now() + state.settings.schedule.watched_interval;
+    let soon = Utc::now() + state.settings.schedule.watched_interval;
+    if tip.state.is_open() && tip.next_check_at.is_some_and(|at| at > soon) {
         if let Err(e) = state.store.watch_tip(id, soon).await {
             tracing::warn!(tip_id = %id, error = %e, "could not bring the tip's next check forward");
         }

@@ -408,9 +408,11 @@ async fn serve_all(
     };
     let (app_id, secret) = demo_app(&store, &master, &a.dir).await?;
     let state = AppState::new(store.clone(), hub.clone(), settings, &master);
-    let api = axum::serve(api_l, fiber_link_api::router(state))
-        .with_graceful_shutdown(until(shutdown.clone()));
-    let api_task = tokio::spawn(async move { api.await });
+    let api_task = tokio::spawn(fiber_link_api::serve(
+        api_l,
+        fiber_link_api::router(state),
+        until(shutdown.clone()),
+    ));
 
     let worker_store = Store::connect(db_url, 8).await?;
     let mut ws = WorkerSettings::new("Fibd".into(), demo_assets());
@@ -425,11 +427,7 @@ async fn serve_all(
         secret: secret.clone(),
         assets: demo_assets(),
     });
-    let demo_task = tokio::spawn(async move {
-        axum::serve(demo_l, demo)
-            .with_graceful_shutdown(until(shutdown.clone()))
-            .await
-    });
+    let demo_task = tokio::spawn(fiber_link_api::serve(demo_l, demo, until(shutdown.clone())));
 
     let env_path = a.dir.join("dev.env");
     let env_tmp = a.dir.join("dev.env.tmp");

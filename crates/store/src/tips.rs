@@ -52,6 +52,8 @@ pub struct TipRow {
     pub pending_at: Option<DateTime<Utc>>,
     pub settled_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// When the watcher checks it next (`None`: no more checks).
+    pub next_check_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug)]
@@ -118,7 +120,8 @@ pub struct Transition<'a> {
 const TIP_COLUMNS: &str = "t.id, t.app_id, t.post_id, fu.external_id AS from_user,
     tu.external_id AS to_user, t.asset, t.amount::text AS amount, t.message, t.idempotency_key,
     t.request_fingerprint, t.payment_hash, t.invoice, t.state, t.hub_status, t.created_at,
-    t.expires_at, t.updated_at, t.invoice_at, t.pending_at, t.settled_at, t.ended_at";
+    t.expires_at, t.updated_at, t.invoice_at, t.pending_at, t.settled_at, t.ended_at,
+    t.next_check_at";
 
 const TIP_FROM: &str = "FROM tip_intents t
     JOIN users fu ON fu.id = t.from_user_id
@@ -157,42 +160,8 @@ fn tip_from_row(r: &PgRow) -> Result<TipRow> {
         pending_at: r.try_get("pending_at")?,
         settled_at: r.try_get("settled_at")?,
         ended_at: r.try_get("ended_at")?,
+        next_check_at: r.try_get("next_check_at")?,
     })
-}
-
-/// The ids of a community's users, created on first sight. Returns them in the order asked.
-async fn user_ids(
-    tx: &mut Transaction<'_, Postgres>,
-    app_id: &str,
-    external: &[&str],
-) -> Result<Vec<i64>> {
-    for _ in 0..3 {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "WITH wanted AS (SELECT unnest($2::text[]) AS external_id),
-                  ins AS (INSERT INTO users (app_id, external_id)
-                          SELECT $1, external_id FROM wanted
-                          ON CONFLICT (app_id, external_id) DO NOTHING
-                          RETURNING id, external_id)
-             SELECT id, external_id FROM ins
-             UNION ALL
-             SELECT u.id, u.external_id FROM users u JOIN wanted w USING (external_id)
-              WHERE u.app_id = $1",
-        )
-        .bind(app_id)
-        .bind(external)
-        .fetch_all(&mut **tx)
-        .await?;
-        let found: Option<Vec<i64>> = external
-            .iter()
-            .map(|e| rows.iter().find(|(_, x)| x == e).map(|(id, _)| *id))
-            .collect();
-        if let Some(ids) = found {
-            return Ok(ids);
-        }
-        // Another transaction inserted one of them concurrently and committed after our
-        // snapshot: ask again.
-    }
-    Err(StoreError::Conflict("users could not be resolved".into()))
 }
 
 /// A row of a tip's timeline.
@@ -235,56 +204,92 @@ impl Store {
                 return Ok(CreateOutcome::Existing(existing));
             }
         }
-        let mut tx = self.pool.begin().await?;
-        let ids = user_ids(&mut tx, &t.app_id, &[&t.from_user, &t.to_user]).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO tip_intents (id, app_id, post_id, from_user_id, to_user_id, asset, amount,
-                 message, idempotency_key, request_fingerprint, payment_hash, state, expires_at,
-                 next_check_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10, $11, 'UNPAID', $12, $13)",
-        )
-        .bind(t.id)
-        .bind(&t.app_id)
-        .bind(&t.post_id)
-        .bind(ids[0])
-        .bind(ids[1])
-        .bind(&t.asset)
-        .bind(t.amount.to_string())
-        .bind(&t.message)
-        .bind(&t.idempotency_key)
-        .bind(&t.fingerprint)
-        .bind(&t.payment_hash)
-        .bind(t.expires_at)
-        .bind(t.first_check_at)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) && t.idempotency_key.is_some() => {
-                // A concurrent request with the same key won the race.
-                drop(tx);
-                let key = t.idempotency_key.as_deref().unwrap_or_default();
-                return match self.tip_by_idempotency_key(&t.app_id, key).await? {
-                    Some(existing) => Ok(CreateOutcome::Existing(existing)),
-                    None => Err(StoreError::Db(e)),
-                };
+        // One statement (one implicit transaction, one round trip): the two users (created on
+        // first sight), the tip, and its first event.
+        for _ in 0..3 {
+            let inserted = sqlx::query(
+                "WITH wanted(external_id) AS (VALUES ($4::text), ($5::text)),
+                      ins AS (INSERT INTO users (app_id, external_id)
+                              SELECT $2, external_id FROM wanted
+                              ON CONFLICT (app_id, external_id) DO NOTHING
+                              RETURNING id, external_id),
+                      u AS (SELECT id, external_id FROM ins
+                            UNION ALL
+                            SELECT id, external_id FROM users
+                             WHERE app_id = $2 AND external_id IN ($4, $5)),
+                      tip AS (INSERT INTO tip_intents (id, app_id, post_id, from_user_id, to_user_id,
+                                  asset, amount, message, idempotency_key, request_fingerprint,
+                                  payment_hash, state, expires_at, next_check_at)
+                              SELECT $1, $2, $3,
+                                     (SELECT id FROM u WHERE external_id = $4 LIMIT 1),
+                                     (SELECT id FROM u WHERE external_id = $5 LIMIT 1),
+                                     $6, $7::numeric, $8, $9, $10, $11, 'UNPAID', $12, $13
+                              ON CONFLICT (app_id, idempotency_key) DO NOTHING
+                              RETURNING id, app_id, created_at)
+                 INSERT INTO tip_events (tip_id, app_id, to_state, source, detail)
+                 SELECT id, app_id, 'UNPAID', 'api', 'created' FROM tip
+                 RETURNING at",
+            )
+            .bind(t.id)
+            .bind(&t.app_id)
+            .bind(&t.post_id)
+            .bind(&t.from_user)
+            .bind(&t.to_user)
+            .bind(&t.asset)
+            .bind(t.amount.to_string())
+            .bind(&t.message)
+            .bind(&t.idempotency_key)
+            .bind(&t.fingerprint)
+            .bind(&t.payment_hash)
+            .bind(t.expires_at)
+            .bind(t.first_check_at)
+            .fetch_optional(&self.pool)
+            .await;
+            match inserted {
+                Ok(Some(row)) => {
+                    let at: DateTime<Utc> = row.try_get("at")?;
+                    return Ok(CreateOutcome::Created(TipRow {
+                        id: t.id,
+                        app_id: t.app_id.clone(),
+                        post_id: t.post_id.clone(),
+                        from_user: t.from_user.clone(),
+                        to_user: t.to_user.clone(),
+                        asset: t.asset.clone(),
+                        amount: t.amount,
+                        message: t.message.clone(),
+                        idempotency_key: t.idempotency_key.clone(),
+                        request_fingerprint: t.fingerprint.clone(),
+                        payment_hash: t.payment_hash.clone(),
+                        invoice: None,
+                        state: TipState::Unpaid,
+                        hub_status: None,
+                        created_at: at,
+                        expires_at: t.expires_at,
+                        updated_at: at,
+                        invoice_at: None,
+                        pending_at: None,
+                        settled_at: None,
+                        ended_at: None,
+                        next_check_at: Some(t.first_check_at),
+                    }));
+                }
+                // the idempotency key exists: a concurrent request with the same key won
+                Ok(None) => {
+                    let key = t.idempotency_key.as_deref().unwrap_or_default();
+                    if let Some(existing) = self.tip_by_idempotency_key(&t.app_id, key).await? {
+                        return Ok(CreateOutcome::Existing(existing));
+                    }
+                }
+                // a user row inserted by a concurrent request was not visible to this statement
+                // (its user id came out NULL): ask again
+                Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23502") => {}
+                Err(e) if is_unique_violation(&e) && t.idempotency_key.is_some() => {}
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
-        let created = EventRow {
-            from: None,
-            to: TipState::Unpaid,
-            source: "api",
-            hub_status: None,
-            detail: Some("created"),
-        };
-        insert_event(&mut tx, t.id, &t.app_id, created).await?;
-        tx.commit().await?;
-        let row = self
-            .tip(&t.app_id, t.id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(CreateOutcome::Created(row))
+        Err(StoreError::Conflict(
+            "the tip could not be stored; retry".into(),
+        ))
     }
 
     async fn tip_by_idempotency_key(&self, app_id: &str, key: &str) -> Result<Option<TipRow>> {
@@ -343,39 +348,29 @@ impl Store {
             .collect()
     }
 
-    /// Stores the invoice the hub issued for a tip (once). Returns false if it had one already.
+    /// Stores the invoice the hub issued for a tip (once), with its event. Returns when it was
+    /// stored, or `None` if the tip had an invoice already.
     pub async fn attach_invoice(
         &self,
         app_id: &str,
         id: Uuid,
         invoice: &str,
         source: &str,
-    ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE tip_intents SET invoice = $3, invoice_at = now(), updated_at = now()
-              WHERE id = $1 AND app_id = $2 AND invoice IS NULL",
+    ) -> Result<Option<DateTime<Utc>>> {
+        Ok(sqlx::query_scalar(
+            "WITH upd AS (UPDATE tip_intents SET invoice = $3, invoice_at = now(), updated_at = now()
+                           WHERE id = $1 AND app_id = $2 AND invoice IS NULL
+                          RETURNING id, app_id, state, invoice_at)
+             INSERT INTO tip_events (tip_id, app_id, from_state, to_state, source, detail)
+             SELECT id, app_id, state, state, $4, 'invoice issued' FROM upd
+             RETURNING at",
         )
         .bind(id)
         .bind(app_id)
         .bind(invoice)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO tip_events (tip_id, app_id, from_state, to_state, source, detail)
-             SELECT id, app_id, state, state, $3, 'invoice issued' FROM tip_intents
-              WHERE id = $1 AND app_id = $2",
-        )
-        .bind(id)
-        .bind(app_id)
         .bind(source)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Someone is watching this tip: have the watcher check it by `at` (no write if it will

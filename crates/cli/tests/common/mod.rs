@@ -185,10 +185,10 @@ impl Stack {
         let state = AppState::new(store.clone(), hub.clone(), settings.clone(), &master);
         let mut r = rx.clone();
         tokio::spawn(async move {
-            axum::serve(api_listener, fiber_link_api::router(state))
-                .with_graceful_shutdown(async move {
-                    let _ = r.wait_for(|v| *v).await;
-                })
+            let stop = async move {
+                let _ = r.wait_for(|v| *v).await;
+            };
+            fiber_link_api::serve(api_listener, fiber_link_api::router(state), stop)
                 .await
                 .unwrap();
         });
