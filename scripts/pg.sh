@@ -6,6 +6,7 @@
 #   127.0.0.1, and stopped when the calling script exits.
 #
 # FIBER_LINK_PG_FAST=1 turns fsync off in the private cluster (tests only; never for figures).
+# FIBER_LINK_PG_OPTIONS adds server options (e.g. "-c shared_preload_libraries=pg_stat_statements").
 
 fl_find_pg_bin() {
   local d best=""
@@ -63,7 +64,7 @@ fl_start_private_pg() {
   "${run_as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB ${fast[*]}" start >/dev/null \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB ${fast[*]} ${FIBER_LINK_PG_OPTIONS:-}" start >/dev/null \
     || { cat "$dir/server.log" >&2; exit 1; }
   FL_PG_STOP=("${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast stop)
   FL_PG_DIR=$dir
