@@ -1,6 +1,7 @@
 //! Request authentication (DESIGN §7): `x-app-id`, `x-ts`, `x-nonce`, `x-signature` =
 //! hex HMAC-SHA256(app secret, `<x-ts>.<x-nonce>.<raw body>`), ±300 s, each nonce once per app.
 
+use crate::batch::Batcher;
 use crate::AppState;
 use axum::http::HeaderMap;
 use fiber_link_core::crypto::verify_request;
@@ -9,7 +10,6 @@ use fiber_link_store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// The authenticated caller.
 #[derive(Clone, Debug)]
@@ -206,67 +206,30 @@ impl SecretCache {
     }
 }
 
-type NonceRequest = ((String, String), oneshot::Sender<Result<bool, String>>);
-
-/// Records nonces in batches: requests that arrive while a batch is being written wait for the
-/// next one, so many requests share one commit. Durability and replay protection are those of a
-/// single insert per request (the unique key in Postgres decides, across all instances).
+/// Records nonces in batches (see [`crate::batch`]): the unique key in Postgres decides, across
+/// all instances, whether a nonce is new.
 #[derive(Clone)]
-pub struct NonceBook {
-    tx: mpsc::Sender<NonceRequest>,
-}
-
-const MAX_NONCE_BATCH: usize = 512;
-const CONCURRENT_NONCE_WRITES: usize = 4;
+pub struct NonceBook(Batcher<(String, String), bool>);
 
 impl NonceBook {
     pub fn start(store: Store) -> NonceBook {
-        let (tx, mut rx) = mpsc::channel::<NonceRequest>(8192);
-        tokio::spawn(async move {
-            let writers = Arc::new(Semaphore::new(CONCURRENT_NONCE_WRITES));
-            while let Some(first) = rx.recv().await {
-                let Ok(permit) = writers.clone().acquire_owned().await else {
-                    break;
-                };
-                let mut batch = vec![first];
-                while batch.len() < MAX_NONCE_BATCH {
-                    match rx.try_recv() {
-                        Ok(r) => batch.push(r),
-                        Err(_) => break,
-                    }
-                }
+        NonceBook(Batcher::start(
+            512,
+            4,
+            move |pairs: Vec<(String, String)>| {
                 let store = store.clone();
-                tokio::spawn(async move {
-                    let pairs: Vec<(String, String)> =
-                        batch.iter().map(|(p, _)| p.clone()).collect();
-                    match store.consume_nonces(&pairs).await {
-                        Ok(fresh) => {
-                            for ((_, reply), ok) in batch.into_iter().zip(fresh) {
-                                let _ = reply.send(Ok(ok));
-                            }
-                        }
-                        Err(e) => {
-                            let msg = e.to_string();
-                            for (_, reply) in batch {
-                                let _ = reply.send(Err(msg.clone()));
-                            }
-                        }
-                    }
-                    drop(permit);
-                });
-            }
-        });
-        NonceBook { tx }
+                async move {
+                    store
+                        .consume_nonces(&pairs)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            },
+        ))
     }
 
     /// True when the nonce is new for this app (and is now used).
     pub async fn consume(&self, app_id: &str, nonce: &str) -> Result<bool, String> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(((app_id.to_string(), nonce.to_string()), reply))
-            .await
-            .map_err(|_| "the nonce writer stopped".to_string())?;
-        rx.await
-            .map_err(|_| "the nonce writer dropped the request".to_string())?
+        self.0.submit((app_id.to_string(), nonce.to_string())).await
     }
 }

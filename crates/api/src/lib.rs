@@ -6,6 +6,7 @@
 //! when it cannot be served. `docs/api.md` is the reference.
 
 pub mod auth;
+mod batch;
 pub mod pay;
 mod rpc;
 mod tips;
@@ -95,6 +96,9 @@ pub struct Inner {
     pub preimages: PreimageKey,
     pub secrets: auth::SecretCache,
     pub nonces: auth::NonceBook,
+    /// Invoices written to their tips in batches (one commit for many `tip.create`s).
+    pub invoices:
+        batch::Batcher<(uuid::Uuid, String, String), Option<chrono::DateTime<chrono::Utc>>>,
     /// Ids of tips whose state or invoice changed (from Postgres notifications).
     pub tip_changes: tokio::sync::broadcast::Sender<uuid::Uuid>,
     per_method: DefaultKeyedRateLimiter<(String, &'static str)>,
@@ -121,8 +125,20 @@ impl AppState {
         let (tip_changes, _) = tokio::sync::broadcast::channel(1024);
         let forward = (store.clone(), tip_changes.clone());
         tokio::spawn(async move { forward.0.forward_tip_changes(forward.1).await });
+        let invoice_store = store.clone();
+        let invoices =
+            batch::Batcher::start(256, 4, move |b: Vec<(uuid::Uuid, String, String)>| {
+                let store = invoice_store.clone();
+                async move {
+                    store
+                        .attach_invoices(&b, "api")
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            });
         AppState(Arc::new(Inner {
             tip_changes,
+            invoices,
             nonces: auth::NonceBook::start(store.clone()),
             secrets: auth::SecretCache::new(settings.secret_cache_ttl, master.secret_box()),
             preimages: master.preimage_key(),

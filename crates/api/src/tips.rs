@@ -244,8 +244,8 @@ async fn issue_invoice(state: &AppState, tip: &mut TipRow, asset: &Asset) -> Res
         return Err(ApiError::internal());
     }
     match state
-        .store
-        .attach_invoice(&tip.app_id, tip.id, &address, "api")
+        .invoices
+        .submit((tip.id, tip.app_id.clone(), address.clone()))
         .await
         .map_err(internal)?
     {

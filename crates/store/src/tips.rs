@@ -357,20 +357,41 @@ impl Store {
         invoice: &str,
         source: &str,
     ) -> Result<Option<DateTime<Utc>>> {
-        Ok(sqlx::query_scalar(
-            "WITH upd AS (UPDATE tip_intents SET invoice = $3, invoice_at = now(), updated_at = now()
-                           WHERE id = $1 AND app_id = $2 AND invoice IS NULL
-                          RETURNING id, app_id, state, invoice_at)
-             INSERT INTO tip_events (tip_id, app_id, from_state, to_state, source, detail)
-             SELECT id, app_id, state, state, $4, 'invoice issued' FROM upd
-             RETURNING at",
+        let one = [(id, app_id.to_string(), invoice.to_string())];
+        Ok(self.attach_invoices(&one, source).await?.pop().flatten())
+    }
+
+    /// [`Store::attach_invoice`] for many tips in one statement: `(tip id, app id, invoice)`,
+    /// answered in order.
+    pub async fn attach_invoices(
+        &self,
+        batch: &[(Uuid, String, String)],
+        source: &str,
+    ) -> Result<Vec<Option<DateTime<Utc>>>> {
+        let ids: Vec<Uuid> = batch.iter().map(|b| b.0).collect();
+        let apps: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
+        let invoices: Vec<&str> = batch.iter().map(|b| b.2.as_str()).collect();
+        let done: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, app_id, invoice)),
+                  upd AS (UPDATE tip_intents t
+                             SET invoice = v.invoice, invoice_at = now(), updated_at = now()
+                            FROM v
+                           WHERE t.id = v.id AND t.app_id = v.app_id AND t.invoice IS NULL
+                          RETURNING t.id, t.app_id, t.state, t.invoice_at),
+                  ev AS (INSERT INTO tip_events (tip_id, app_id, from_state, to_state, source, detail)
+                         SELECT id, app_id, state, state, $4, 'invoice issued' FROM upd)
+             SELECT id, invoice_at FROM upd",
         )
-        .bind(id)
-        .bind(app_id)
-        .bind(invoice)
+        .bind(&ids)
+        .bind(&apps)
+        .bind(&invoices)
         .bind(source)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids
+            .iter()
+            .map(|id| done.iter().find(|(d, _)| d == id).map(|(_, at)| *at))
+            .collect())
     }
 
     /// Someone is watching this tip: have the watcher check it by `at` (no write if it will
