@@ -70,6 +70,11 @@ after(async () => {
     dev.kill('SIGTERM');
     for (let i = 0; i < 300 && dev.exitCode === null; i++) await sleep(100);
   }
+  const home = join(dir, 'dev', 'pg-home');
+  if (existsSync(home)) {
+    const pg = readFileSync(home, 'utf8').trim();
+    if (!pg.startsWith(dir)) rmSync(pg, { recursive: true, force: true });
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 

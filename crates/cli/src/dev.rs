@@ -335,6 +335,14 @@ pub async fn run(a: DevArgs, shutdown: watch::Receiver<bool>) -> Result<()> {
         Some(url) => url,
         None => {
             let p = PrivatePg::new(&a.dir)?;
+            let fresh = !a.dir.join("master.key").exists();
+            if fresh && p.home != a.dir.join("pg") && p.home.exists() {
+                // a cluster left from an earlier directory of the same path: its keys are gone
+                p.stop()?;
+                std::fs::remove_dir_all(&p.home)?;
+            }
+            // where the cluster is, for the operator (and for tests to clean up)
+            std::fs::write(a.dir.join("pg-home"), p.home.to_string_lossy().as_bytes())?;
             let url = p.start(a.pg_port)?;
             pg = Some(p);
             url

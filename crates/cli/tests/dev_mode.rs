@@ -217,6 +217,17 @@ impl Drop for Dev {
     }
 }
 
+/// Removes a dev directory and, when Postgres lived outside it (as root), its cluster too.
+fn remove_dev_dir(dir: &Path) {
+    if let Ok(home) = std::fs::read_to_string(dir.join("pg-home")) {
+        if !Path::new(&home).starts_with(dir) {
+            let _ = std::fs::remove_dir_all(home.trim());
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_file(dir.with_extension("log"));
+}
+
 fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("fiber-link-devtest-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -249,7 +260,7 @@ async fn dev_keeps_its_data_across_restarts_and_crashes() {
     assert_eq!(dev.available("alice").await, "0");
     assert_ne!(env_value(&dir, "FIBER_LINK_APP_ID").unwrap(), app_id);
     dev.stop();
-    let _ = std::fs::remove_dir_all(&dir);
+    remove_dev_dir(&dir);
 }
 
 #[tokio::test]
@@ -282,6 +293,7 @@ async fn two_dev_instances_do_not_interfere_and_a_busy_port_is_reported() {
     );
     a.stop();
     b.stop();
-    let _ = std::fs::remove_dir_all(&da);
-    let _ = std::fs::remove_dir_all(&db);
+    remove_dev_dir(&da);
+    remove_dev_dir(&db);
+    remove_dev_dir(&temp_dir("c"));
 }

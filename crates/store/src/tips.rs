@@ -106,6 +106,16 @@ pub struct UserBalance {
     pub incoming: Amount,
 }
 
+/// When the watcher looks at a tip next, after a check that changed nothing.
+#[derive(Clone, Debug)]
+pub struct Reschedule {
+    pub id: Uuid,
+    pub next_check_at: Option<DateTime<Utc>>,
+    pub hub_status: Option<String>,
+    /// A late-payment check of an EXPIRED or FAILED tip (counts toward its backoff).
+    pub late_check: bool,
+}
+
 /// A state change the watcher records.
 #[derive(Clone, Debug)]
 pub struct Transition<'a> {
@@ -497,16 +507,38 @@ impl Store {
         hub_status: Option<&str>,
         late_check: bool,
     ) -> Result<()> {
+        let one = Reschedule {
+            id,
+            next_check_at,
+            hub_status: hub_status.map(str::to_string),
+            late_check,
+        };
+        self.reschedule_tips(&[one]).await
+    }
+
+    /// Many [`Store::reschedule_tip`]s in one statement (the watcher's checks of one round).
+    pub async fn reschedule_tips(&self, batch: &[Reschedule]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = batch.iter().map(|r| r.id).collect();
+        let next: Vec<Option<DateTime<Utc>>> = batch.iter().map(|r| r.next_check_at).collect();
+        let status: Vec<Option<&str>> = batch.iter().map(|r| r.hub_status.as_deref()).collect();
+        let late: Vec<bool> = batch.iter().map(|r| r.late_check).collect();
         sqlx::query(
-            "UPDATE tip_intents SET next_check_at = $2, last_checked_at = now(),
-                    hub_status = COALESCE($3, hub_status), check_failures = 0, last_error = NULL,
-                    late_checks = late_checks + CASE WHEN $4 THEN 1 ELSE 0 END
-              WHERE id = $1 AND state <> 'SETTLED'",
+            "UPDATE tip_intents t
+                SET next_check_at = v.next_check_at, last_checked_at = now(),
+                    hub_status = COALESCE(v.hub_status, t.hub_status), check_failures = 0,
+                    last_error = NULL,
+                    late_checks = t.late_checks + CASE WHEN v.late THEN 1 ELSE 0 END
+               FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bool[])
+                    AS v(id, next_check_at, hub_status, late)
+              WHERE t.id = v.id AND t.state <> 'SETTLED'",
         )
-        .bind(id)
-        .bind(next_check_at)
-        .bind(hub_status)
-        .bind(late_check)
+        .bind(&ids)
+        .bind(&next)
+        .bind(&status)
+        .bind(&late)
         .execute(&self.pool)
         .await?;
         Ok(())

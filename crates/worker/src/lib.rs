@@ -14,7 +14,7 @@ use fiber_link_core::{
 use fiber_link_fnn::{
     hash256, invoice_status, script_json, Hash256, HubClient, HubError, NewInvoiceParams,
 };
-use fiber_link_store::tips::{CreditOutcome, DueTip, Transition};
+use fiber_link_store::tips::{CreditOutcome, DueTip, Reschedule, Transition};
 use fiber_link_store::Store;
 use rand::Rng;
 use std::time::Duration;
@@ -131,13 +131,24 @@ impl Watcher {
             let w = self.clone();
             set.spawn(async move {
                 let id = tip.id;
-                if let Err(e) = w.check(tip).await {
-                    // The claim's lease runs out and the tip is checked again.
-                    warn!(tip_id = %id, error = %e, "checking a tip failed");
+                match w.check(tip).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // The claim's lease runs out and the tip is checked again.
+                        warn!(tip_id = %id, error = %e, "checking a tip failed");
+                        None
+                    }
                 }
             });
         }
-        while set.join_next().await.is_some() {}
+        // Checks that changed nothing are written together: one statement per round.
+        let mut unchanged = Vec::new();
+        while let Some(r) = set.join_next().await {
+            if let Ok(Some(r)) = r {
+                unchanged.push(r);
+            }
+        }
+        self.store.reschedule_tips(&unchanged).await?;
         Ok(n)
     }
 
@@ -160,7 +171,7 @@ impl Watcher {
         &self,
         tip: &DueTip,
         e: &HubError,
-    ) -> Result<(), fiber_link_store::StoreError> {
+    ) -> Result<Option<Reschedule>, fiber_link_store::StoreError> {
         let jitter: f64 = rand::thread_rng().gen();
         let delay = self
             .settings
@@ -169,11 +180,15 @@ impl Watcher {
         debug!(tip_id = %tip.id, error = %e, retry_in_ms = delay.as_millis() as u64, "hub call failed");
         self.store
             .record_check_failure(tip.id, at(Utc::now(), delay), &e.to_string())
-            .await
+            .await?;
+        Ok(None)
     }
 
     /// Checks one tip against the hub and applies what the hub says.
-    pub async fn check(&self, tip: DueTip) -> Result<(), fiber_link_store::StoreError> {
+    pub async fn check(
+        &self,
+        tip: DueTip,
+    ) -> Result<Option<Reschedule>, fiber_link_store::StoreError> {
         let hash = match hash256(&tip.payment_hash) {
             Ok(h) => h,
             Err(e) => return Err(fiber_link_store::StoreError::Corrupt(e)),
@@ -198,7 +213,7 @@ impl Watcher {
         tip: &DueTip,
         hash: Hash256,
         status: InvoiceStatus,
-    ) -> Result<(), fiber_link_store::StoreError> {
+    ) -> Result<Option<Reschedule>, fiber_link_store::StoreError> {
         match decide(tip.state, status) {
             Decision::Credit => self.credit(tip, "worker").await,
             Decision::MarkPending => {
@@ -232,12 +247,13 @@ impl Watcher {
         &self,
         tip: &DueTip,
         status: InvoiceStatus,
-    ) -> Result<(), fiber_link_store::StoreError> {
-        let late = matches!(tip.state, TipState::Expired | TipState::Failed);
-        let next = self.next_check(tip.state, tip, tip.late_checks);
-        self.store
-            .reschedule_tip(tip.id, next, Some(status.as_str()), late)
-            .await
+    ) -> Result<Option<Reschedule>, fiber_link_store::StoreError> {
+        Ok(Some(Reschedule {
+            id: tip.id,
+            next_check_at: self.next_check(tip.state, tip, tip.late_checks),
+            hub_status: Some(status.as_str().to_string()),
+            late_check: matches!(tip.state, TipState::Expired | TipState::Failed),
+        }))
     }
 
     async fn transition_or_keep(
@@ -245,17 +261,21 @@ impl Watcher {
         tip: &DueTip,
         tr: &Transition<'_>,
         status: InvoiceStatus,
-    ) -> Result<(), fiber_link_store::StoreError> {
+    ) -> Result<Option<Reschedule>, fiber_link_store::StoreError> {
         if self.store.transition_tip(tip.id, tr).await? {
             info!(tip_id = %tip.id, app_id = %tip.app_id, from = %tip.state, to = %tr.to, "tip state changed");
-            Ok(())
+            Ok(None)
         } else {
             // Someone else moved it (a credit, another worker): look again on schedule.
             self.keep(tip, status).await
         }
     }
 
-    async fn credit(&self, tip: &DueTip, source: &str) -> Result<(), fiber_link_store::StoreError> {
+    async fn credit(
+        &self,
+        tip: &DueTip,
+        source: &str,
+    ) -> Result<Option<Reschedule>, fiber_link_store::StoreError> {
         match self.store.credit_tip(tip.id, source, None).await? {
             CreditOutcome::Credited => info!(
                 tip_id = %tip.id, app_id = %tip.app_id, asset = %tip.asset, amount = %tip.amount,
@@ -263,7 +283,7 @@ impl Watcher {
             ),
             CreditOutcome::AlreadySettled => debug!(tip_id = %tip.id, "tip was already settled"),
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The invoice expired unpaid: `cancel_invoice` makes that final at the hub (after expiry
@@ -273,7 +293,7 @@ impl Watcher {
         &self,
         tip: &DueTip,
         hash: Hash256,
-    ) -> Result<(), fiber_link_store::StoreError> {
+    ) -> Result<Option<Reschedule>, fiber_link_store::StoreError> {
         let outcome = match self.hub.cancel_invoice(hash).await {
             Ok(r) => invoice_status(r.status),
             Err(e) => match e.cancel_refused_status() {
@@ -306,14 +326,16 @@ impl Watcher {
         &self,
         tip: &DueTip,
         hash: Hash256,
-    ) -> Result<(), fiber_link_store::StoreError> {
+    ) -> Result<Option<Reschedule>, fiber_link_store::StoreError> {
         let now = Utc::now();
         let grace_end = at(tip.created_at, self.settings.invoice_grace);
         if now < grace_end && now < tip.expires_at {
-            return self
-                .store
-                .reschedule_tip(tip.id, Some(grace_end), None, false)
-                .await;
+            return Ok(Some(Reschedule {
+                id: tip.id,
+                next_check_at: Some(grace_end),
+                hub_status: None,
+                late_check: false,
+            }));
         }
         match self.hub.get_invoice(hash).await {
             Ok(r) => {
@@ -335,17 +357,19 @@ impl Watcher {
                         next_check_at: None,
                     };
                     self.store.transition_tip(tip.id, &tr).await?;
-                    return Ok(());
+                    return Ok(None);
                 };
                 match self.new_invoice(tip, hash, expiry).await {
                     Ok(address) => {
                         self.store
                             .attach_invoice(&tip.app_id, tip.id, &address, "worker")
                             .await?;
-                        let next = self.next_check(TipState::Unpaid, tip, 0);
-                        self.store
-                            .reschedule_tip(tip.id, next, Some("Open"), false)
-                            .await
+                        Ok(Some(Reschedule {
+                            id: tip.id,
+                            next_check_at: self.next_check(TipState::Unpaid, tip, 0),
+                            hub_status: Some("Open".into()),
+                            late_check: false,
+                        }))
                     }
                     Err(e) => self.backoff(tip, &e).await,
                 }
