@@ -351,6 +351,8 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     // runs create, and the figures would mix the two processes' demands on the two cores.
     let worker_peak = worker.peak_rss_mb().unwrap_or(f64::NAN);
     drop(worker);
+    // start the API runs from a quiet server, not in the settlement phase's autovacuum
+    store.settle_down().await?;
 
     println!(
         "\n## tip.create (each: nonce + tip row + hub new_invoice + invoice row; worker stopped)"
@@ -361,6 +363,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         r.print_row(clients);
     }
 
+    store.settle_down().await?;
     println!("\n## tip.get (database only; each consumes a nonce)");
     let ids: Vec<String> = sqlx_ids(&store, 5000).await?;
     let ids = Arc::new(ids);

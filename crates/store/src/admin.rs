@@ -37,6 +37,16 @@ impl Store {
         Ok(())
     }
 
+    /// Lets the server catch up between benchmark phases: vacuum and analyze the tips, then
+    /// checkpoint (the checkpoint needs a superuser; without one it is skipped).
+    pub async fn settle_down(&self) -> Result<()> {
+        sqlx::query("VACUUM (ANALYZE) tip_intents")
+            .execute(&self.pool)
+            .await?;
+        let _ = sqlx::query("CHECKPOINT").execute(&self.pool).await;
+        Ok(())
+    }
+
     /// Up to `n` tip ids, any app.
     pub async fn some_tip_ids(&self, n: i64) -> Result<Vec<Uuid>> {
         Ok(sqlx::query_scalar("SELECT id FROM tip_intents LIMIT $1")
