@@ -177,7 +177,14 @@ impl Watcher {
             .settings
             .schedule
             .error_backoff(tip.check_failures.max(0) as u32, jitter);
-        debug!(tip_id = %tip.id, error = %e, retry_in_ms = delay.as_millis() as u64, "hub call failed");
+        let failures = tip.check_failures + 1;
+        if failures == 1 || failures % 10 == 0 {
+            // seen by the operator (a wrong hub token or URL shows here), without one line per
+            // retry of every tip during an outage
+            warn!(tip_id = %tip.id, failures, error = %e, retry_in_ms = delay.as_millis() as u64, "hub call failed; the tip keeps its state and is retried");
+        } else {
+            debug!(tip_id = %tip.id, failures, error = %e, retry_in_ms = delay.as_millis() as u64, "hub call failed");
+        }
         self.store
             .record_check_failure(tip.id, at(Utc::now(), delay), &e.to_string())
             .await?;
