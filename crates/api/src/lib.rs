@@ -101,6 +101,9 @@ pub struct Inner {
         batch::Batcher<(uuid::Uuid, String, String), Option<chrono::DateTime<chrono::Utc>>>,
     /// Ids of tips whose state or invoice changed (from Postgres notifications).
     pub tip_changes: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// Turns true when the server shuts down: long-lived responses (the pay page's event
+    /// streams) end, so a graceful shutdown does not wait for browsers to leave.
+    closing: tokio::sync::watch::Sender<bool>,
     per_method: DefaultKeyedRateLimiter<(String, &'static str)>,
     per_user: DefaultKeyedRateLimiter<(String, String)>,
 }
@@ -137,6 +140,7 @@ impl AppState {
                 }
             });
         AppState(Arc::new(Inner {
+            closing: tokio::sync::watch::channel(false).0,
             tip_changes,
             invoices,
             nonces: auth::NonceBook::start(store.clone()),
@@ -184,6 +188,15 @@ impl AppState {
         Ok(())
     }
 
+    /// Ends the long-lived responses (see `closing`).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub(crate) fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
     /// An amount of `asset` as the API shows it: a decimal string in asset units.
     pub fn format_amount(&self, asset: &str, amount: fiber_link_core::Amount) -> String {
         let decimals = self
@@ -216,6 +229,20 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Serves the API until `shutdown` resolves; then ends the event streams and drains the rest.
+pub async fn serve_api(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let closing = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.close();
+    };
+    serve(listener, router(state), shutdown).await
 }
 
 /// The API's routes.

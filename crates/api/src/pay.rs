@@ -210,6 +210,7 @@ fn state_event(tip: &TipRow) -> Event {
 }
 
 struct Watch {
+    closing: tokio::sync::watch::Receiver<bool>,
     state: AppState,
     id: Uuid,
     rx: broadcast::Receiver<Uuid>,
@@ -225,6 +226,7 @@ pub(crate) async fn pay_events(State(state): State<AppState>, Path(id): Path<Str
         Err(r) => return r,
     };
     let w = Watch {
+        closing: state.closing(),
         rx: state.tip_changes.subscribe(),
         state: state.clone(),
         id: tip.id,
@@ -247,6 +249,7 @@ fn events(w: Watch) -> impl Stream<Item = Result<Event, Infallible>> {
                 // notification costs a few seconds, never a wrong state)
                 let wait = tokio::time::sleep(Duration::from_secs(5));
                 tokio::select! {
+                    _ = w.closing.wait_for(|c| *c) => return None,
                     r = w.rx.recv() => match r {
                         Ok(id) if id != w.id => continue,
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}

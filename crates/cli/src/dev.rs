@@ -416,9 +416,9 @@ async fn serve_all(
     };
     let (app_id, secret) = demo_app(&store, &master, &a.dir).await?;
     let state = AppState::new(store.clone(), hub.clone(), settings, &master);
-    let api_task = tokio::spawn(fiber_link_api::serve(
+    let api_task = tokio::spawn(fiber_link_api::serve_api(
         api_l,
-        fiber_link_api::router(state),
+        state,
         until(shutdown.clone()),
     ));
 

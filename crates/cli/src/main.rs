@@ -236,12 +236,7 @@ async fn serve(cfg: Config, migrate: bool) -> Result<()> {
         .with_context(|| format!("cannot listen on {} (is the port in use?)", cfg.listen))?;
     tracing::info!(listen = %cfg.listen, hub = %cfg.hub.url, "API listening");
     let state = fiber_link_api::AppState::new(store, hub, cfg.api, &master);
-    fiber_link_api::serve(
-        listener,
-        fiber_link_api::router(state),
-        until_true(shutdown_signal()),
-    )
-    .await?;
+    fiber_link_api::serve_api(listener, state, until_true(shutdown_signal())).await?;
     Ok(())
 }
 

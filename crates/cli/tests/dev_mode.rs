@@ -249,6 +249,23 @@ async fn dev_keeps_its_data_across_restarts_and_crashes() {
     assert_eq!(env_value(&dir, "FIBER_LINK_APP_ID").unwrap(), app_id);
     assert_eq!(dev.available("alice").await, "2.5");
     dev.tip_and_pay("alice", "1").await;
+    // Ctrl-C with a pay page open (its event stream never ends by itself for an open tip)
+    let t = dev
+        .post(
+            "/api/tip",
+            json!({"post_id": "102", "to_user_id": "bob", "asset": "CKB", "amount": "1"}),
+        )
+        .await;
+    let mut stream = reqwest::get(format!("{}/events", t["pay_url"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert!(
+        stream.chunk().await.unwrap().is_some(),
+        "the stream is open"
+    );
+    dev.stop();
+    let dev = start(&dir, &ports).await;
+    assert_eq!(dev.available("alice").await, "3.5");
     // a crash leaves Postgres running and a lock file behind; the next start copes
     dev.crash();
     let dev = start(&dir, &ports).await;

@@ -188,7 +188,7 @@ impl Stack {
             let stop = async move {
                 let _ = r.wait_for(|v| *v).await;
             };
-            fiber_link_api::serve(api_listener, fiber_link_api::router(state), stop)
+            fiber_link_api::serve_api(api_listener, state, stop)
                 .await
                 .unwrap();
         });
