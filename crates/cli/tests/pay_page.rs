@@ -61,11 +61,7 @@ async fn the_pay_page_shows_the_tip_escapes_text_and_knows_unknown_ids() {
 
 #[tokio::test]
 async fn an_expired_tip_shows_expired() {
-    let s = Stack::start_with(StackOptions {
-        invoice_expiry: Duration::from_secs(1),
-        ..Default::default()
-    })
-    .await;
+    let s = Stack::start_expiring().await;
     s.start_worker().await;
     let c = s.client();
     let t = c.result("tip.create", tip_params("1")).await.unwrap();

@@ -14,11 +14,7 @@ async fn settle_count(s: &Stack) -> i64 {
 
 #[tokio::test]
 async fn an_unpaid_tip_expires_and_a_late_payment_is_still_credited_once() {
-    let s = Stack::start_with(StackOptions {
-        invoice_expiry: Duration::from_secs(1),
-        ..Default::default()
-    })
-    .await;
+    let s = Stack::start_expiring().await;
     s.start_worker().await;
     let c = s.client();
     let t = c.result("tip.create", tip_params("5")).await.unwrap();
@@ -234,11 +230,7 @@ async fn the_worker_completes_a_tip_whose_invoice_was_never_returned() {
 
 #[tokio::test]
 async fn a_tip_without_invoice_that_expired_fails_without_money_moving() {
-    let s = Stack::start_with(StackOptions {
-        invoice_expiry: Duration::from_secs(1),
-        ..Default::default()
-    })
-    .await;
+    let s = Stack::start_expiring().await;
     let c = s.client();
     s.sim("sim_set_faults", json!({"down": true})).await;
     let a = c.call("tip.create", tip_params("2")).await.unwrap();

@@ -210,6 +210,15 @@ impl Stack {
         }
     }
 
+    /// A stack whose invoices expire after one second.
+    pub async fn start_expiring() -> Stack {
+        Self::start_with(StackOptions {
+            invoice_expiry: Duration::from_secs(1),
+            ..Default::default()
+        })
+        .await
+    }
+
     pub fn client(&self) -> SignedClient {
         SignedClient::new(&self.api_url, &self.app_id, &self.secret)
     }
