@@ -285,3 +285,67 @@ impl Config {
         MasterKey::from_hex(&hex).map_err(|e| anyhow!("{e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<Config> {
+        let mut f: FileConfig = toml::from_str(toml_text)?;
+        f.database_url = Some("postgres://x@127.0.0.1/y".into());
+        Config::from_file_config(f)
+    }
+
+    #[test]
+    fn reads_assets_and_sections() {
+        let c = parse(
+            r#"
+            currency = "Fibt"
+            invoice_expiry_secs = 600
+            [hub]
+            url = "http://10.0.0.5:8227"
+            timeout_ms = 1500
+            [api]
+            rate_per_app_user = { per_second = 2, burst = 4 }
+            [[assets]]
+            symbol = "CKB"
+            decimals = 8
+            max_tip = "1000.5"
+            [[assets]]
+            symbol = "RUSD"
+            decimals = 8
+            max_tip = "10"
+            udt_type_script = { code_hash = "0x1142755a044bf2ee358cba9f2da187ce928c91cd4dc8692ded0337efa677d21a", hash_type = "type", args = "0x878f" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.api.currency, "Fibt");
+        assert_eq!(c.api.invoice_expiry, Duration::from_secs(600));
+        assert_eq!(c.hub.timeout, Duration::from_millis(1500));
+        assert_eq!(
+            c.api.rate_per_app_user,
+            Rate {
+                per_second: 2,
+                burst: 4
+            }
+        );
+        let ckb = c.api.assets.get("CKB").unwrap();
+        assert_eq!(ckb.max_tip.base_units(), 100_050_000_000);
+        assert!(c.api.assets.get("RUSD").unwrap().is_udt());
+        assert_eq!(c.worker.assets.get("RUSD").unwrap().decimals, 8);
+    }
+
+    #[test]
+    fn refuses_bad_configuration_with_a_reason() {
+        let err = |t: &str| format!("{:#}", parse(t).unwrap_err());
+        assert!(err(r#"currency = "Fibx""#).contains("currency must be"));
+        assert!(err("invoice_expiry_secs = 0").contains("invoice_expiry_secs"));
+        assert!(err("unknown_key = 1").contains("unknown field"));
+        let bad_max = "[[assets]]\nsymbol = \"CKB\"\ndecimals = 8\nmax_tip = \"1e3\"";
+        assert!(err(bad_max).contains("max_tip"));
+        let bad_script = "[[assets]]\nsymbol = \"X\"\ndecimals = 2\nmax_tip = \"1\"\nudt_type_script = { code_hash = \"0x12\", hash_type = \"type\", args = \"0x\" }";
+        assert!(err(bad_script).contains("code_hash"));
+        let no_db = Config::from_file_config(FileConfig::default()).unwrap_err();
+        assert!(format!("{no_db:#}").contains("DATABASE_URL"));
+    }
+}
