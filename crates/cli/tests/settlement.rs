@@ -392,3 +392,40 @@ async fn the_ledger_refuses_edits_unbalanced_transactions_and_overdrafts() {
     assert!(e.to_string().contains("check constraint"), "{e}");
     assert_eq!(settle_count(&s).await, 1);
 }
+
+#[tokio::test]
+async fn a_cancel_whose_outcome_was_not_recorded_still_ends_expired() {
+    // The worker cancelled the expired invoice at the hub and died before recording it: the
+    // next check finds the invoice Cancelled after the tip's expiry and records EXPIRED.
+    let s = Stack::start_expiring().await;
+    let c = s.client();
+    let t = c.result("tip.create", tip_params("1")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let hash = fiber_link_fnn::hash256(t["payment_hash"].as_str().unwrap()).unwrap();
+    s.hub.cancel_invoice(hash).await.unwrap();
+    s.start_worker().await;
+    let done = s
+        .wait_state(
+            &c,
+            t["tip_id"].as_str().unwrap(),
+            "EXPIRED",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(done["ended_at"].is_string());
+    // and a tip the hub cancelled before its expiry is FAILED
+    let s2 = Stack::start().await;
+    s2.start_worker().await;
+    let c2 = s2.client();
+    let t2 = c2.result("tip.create", tip_params("1")).await.unwrap();
+    let hash = fiber_link_fnn::hash256(t2["payment_hash"].as_str().unwrap()).unwrap();
+    s2.hub.cancel_invoice(hash).await.unwrap();
+    s2.wait_state(
+        &c2,
+        t2["tip_id"].as_str().unwrap(),
+        "FAILED",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(settle_count(&s).await + settle_count(&s2).await, 0);
+}

@@ -235,13 +235,23 @@ impl Watcher {
                 self.transition_or_keep(tip, &tr, status).await
             }
             Decision::MarkFailed => {
+                // Cancelled after the tip's expiry is our own cancel_invoice whose outcome was
+                // not recorded (a crash in between): the tip expired.
+                let (to, detail) = if Utc::now() > tip.expires_at {
+                    (
+                        TipState::Expired,
+                        "expired unpaid; invoice cancelled at the hub",
+                    )
+                } else {
+                    (TipState::Failed, "the hub reports the invoice cancelled")
+                };
                 let tr = Transition {
                     from: &[TipState::Unpaid, TipState::Pending],
-                    to: TipState::Failed,
+                    to,
                     source: "worker",
                     hub_status: Some(status.as_str()),
-                    detail: Some("the hub reports the invoice cancelled"),
-                    next_check_at: self.next_check(TipState::Failed, tip, 0),
+                    detail: Some(detail),
+                    next_check_at: self.next_check(to, tip, 0),
                 };
                 self.transition_or_keep(tip, &tr, status).await
             }
