@@ -260,7 +260,9 @@ fn events(w: Watch) -> impl Stream<Item = Result<Event, Infallible>> {
             }
             let tip = match w.state.store.tip_any_app(w.id).await {
                 Ok(Some(t)) => t,
-                _ => continue,
+                // The database did not answer: end the stream rather than retry in a loop; the
+                // browser's EventSource reconnects by itself a few seconds later.
+                _ => return None,
             };
             if tip.state.is_open() {
                 // someone is looking at this invoice: have the worker check it soon

@@ -7,7 +7,9 @@ use fiber_link_core::crypto::payment_hash;
 use fiber_link_core::{
     format_decimal, input, invoice_expiry_secs, parse_decimal, Amount, ApiError, Asset, ErrorCode,
 };
-use fiber_link_fnn::{hash256, script_json, Hash256, HubError, NewInvoiceParams};
+use fiber_link_fnn::{
+    check_invoice_address, hash256, script_json, Hash256, HubError, NewInvoiceParams,
+};
 use fiber_link_store::tips::{CreateOutcome, NewTip, TipRow};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -239,8 +241,13 @@ async fn issue_invoice(state: &AppState, tip: &mut TipRow, asset: &Asset) -> Res
         },
         Err(e) => return Err(hub_unavailable(&e)),
     };
-    if inv_hash != hash || inv_amount != Some(tip.amount.base_units()) {
-        tracing::error!(tip_id = %tip.id, "the hub's invoice does not match the tip (hash or amount)");
+    let checked = if inv_hash != hash || inv_amount != Some(tip.amount.base_units()) {
+        Err("the invoice's JSON is for another hash or amount".to_string())
+    } else {
+        check_invoice_address(&address, &hash, tip.amount.base_units(), currency)
+    };
+    if let Err(why) = checked {
+        tracing::error!(tip_id = %tip.id, why, "the hub's invoice does not match the tip; not shown");
         return Err(ApiError::internal());
     }
     match state

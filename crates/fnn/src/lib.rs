@@ -126,6 +126,40 @@ pub fn script_json(s: &Script) -> Result<ckb_jsonrpc_types::Script, String> {
     .map_err(|e| format!("invalid script: {e}"))
 }
 
+/// Checks an invoice string the hub returned before anyone is shown it: it parses, its signature
+/// verifies, and it is for this payment hash, amount and currency (a payer pays the string, not
+/// the JSON next to it).
+pub fn check_invoice_address(
+    address: &str,
+    payment_hash: &Hash256,
+    amount: u128,
+    currency: Currency,
+) -> Result<(), String> {
+    let inv: fiber_types::CkbInvoice = address
+        .parse()
+        .map_err(|e: fiber_types::InvoiceError| format!("the invoice does not parse: {e}"))?;
+    let hash: [u8; 32] = (*inv.payment_hash()).into();
+    if hash != payment_hash.0 {
+        return Err("the invoice is for another payment hash".into());
+    }
+    if inv.amount() != Some(amount) {
+        return Err(format!(
+            "the invoice is for {:?} instead of {amount}",
+            inv.amount()
+        ));
+    }
+    let same_currency = matches!(
+        (inv.currency, currency),
+        (fiber_types::Currency::Fibb, Currency::Fibb)
+            | (fiber_types::Currency::Fibt, Currency::Fibt)
+            | (fiber_types::Currency::Fibd, Currency::Fibd)
+    );
+    if !same_currency {
+        return Err("the invoice is for another network".into());
+    }
+    Ok(())
+}
+
 /// Parses `0x`-prefixed 32-byte hex.
 pub fn hash256(s: &str) -> Result<Hash256, String> {
     s.parse::<Hash256>()

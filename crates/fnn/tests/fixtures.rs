@@ -155,3 +155,36 @@ fn decodes_generated_shapes_of_newer_versions() {
     extra["some_future_field"] = Value::from(1);
     let _: GetInvoiceResult = serde_json::from_value(extra).unwrap();
 }
+
+#[test]
+fn checks_an_invoice_string_against_the_tip() {
+    let (_, v) = real("new_invoice.nodeB").into_iter().next().unwrap();
+    let r: InvoiceResult = decode_response("new_invoice", v).unwrap();
+    let hash = r.invoice.data.payment_hash;
+    let amount = r.invoice.amount.unwrap();
+    let addr = &r.invoice_address;
+    assert_eq!(
+        check_invoice_address(addr, &hash, amount, Currency::Fibd),
+        Ok(())
+    );
+    assert!(
+        check_invoice_address(addr, &hash, amount + 1, Currency::Fibd)
+            .unwrap_err()
+            .contains("instead of")
+    );
+    assert!(
+        check_invoice_address(addr, &Hash256([7; 32]), amount, Currency::Fibd)
+            .unwrap_err()
+            .contains("payment hash")
+    );
+    assert!(check_invoice_address(addr, &hash, amount, Currency::Fibt)
+        .unwrap_err()
+        .contains("network"));
+    let mut tampered = addr.clone();
+    tampered.replace_range(40..41, if &addr[40..41] == "q" { "p" } else { "q" });
+    assert!(
+        check_invoice_address(&tampered, &hash, amount, Currency::Fibd)
+            .unwrap_err()
+            .contains("does not parse")
+    );
+}

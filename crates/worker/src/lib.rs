@@ -12,7 +12,8 @@ use fiber_link_core::{
     decide, invoice_expiry_secs, Assets, Decision, InvoiceStatus, Schedule, TipClock, TipState,
 };
 use fiber_link_fnn::{
-    hash256, invoice_status, script_json, Hash256, HubClient, HubError, NewInvoiceParams,
+    check_invoice_address, hash256, invoice_status, script_json, Hash256, HubClient, HubError,
+    NewInvoiceParams,
 };
 use fiber_link_store::tips::{CreditOutcome, DueTip, Reschedule, Transition};
 use fiber_link_store::Store;
@@ -356,10 +357,15 @@ impl Watcher {
         }
         match self.hub.get_invoice(hash).await {
             Ok(r) => {
+                let status = invoice_status(r.status);
+                let address = match self.verified(tip, hash, r.invoice_address) {
+                    Ok(a) => a,
+                    Err(e) => return self.backoff(tip, &e).await,
+                };
                 self.store
-                    .attach_invoice(&tip.app_id, tip.id, &r.invoice_address, "worker")
+                    .attach_invoice(&tip.app_id, tip.id, &address, "worker")
                     .await?;
-                self.apply(tip, hash, invoice_status(r.status)).await
+                self.apply(tip, hash, status).await
             }
             Err(e) if e.is_invoice_not_found() => {
                 let Some(expiry) =
@@ -422,15 +428,25 @@ impl Watcher {
             udt_type_script: udt,
             ..Default::default()
         };
-        match self.hub.new_invoice(&params).await {
-            Ok(r) if r.invoice.data.payment_hash == hash => Ok(r.invoice_address),
-            Ok(_) => Err(bad(
-                "the hub issued an invoice for another payment hash".into()
-            )),
+        let address = match self.hub.new_invoice(&params).await {
+            Ok(r) => r.invoice_address,
             Err(e) if e.is_invoice_already_exists() => {
-                self.hub.get_invoice(hash).await.map(|r| r.invoice_address)
+                self.hub.get_invoice(hash).await?.invoice_address
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        self.verified(tip, hash, address)
+    }
+
+    /// The invoice string, once checked to be for this tip (hash, amount, network, signature).
+    fn verified(&self, tip: &DueTip, hash: Hash256, address: String) -> Result<String, HubError> {
+        let currency =
+            fiber_link_fnn::currency_from_str(&self.settings.currency).ok_or_else(|| {
+                HubError::BadResponse(format!("unknown currency {}", self.settings.currency))
+            })?;
+        check_invoice_address(&address, &hash, tip.amount.base_units(), currency).map_err(
+            |why| HubError::BadResponse(format!("the hub's invoice does not match the tip: {why}")),
+        )?;
+        Ok(address)
     }
 }
