@@ -1,0 +1,1 @@
+module.exports = require("@discourse/lint-configs/template-lint");

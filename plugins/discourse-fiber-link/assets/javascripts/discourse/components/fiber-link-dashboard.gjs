@@ -1,0 +1,133 @@
+import Component from "@glimmer/component";
+import { tracked } from "@glimmer/tracking";
+import { action } from "@ember/object";
+import { service } from "@ember/service";
+import DButton from "discourse/ui-kit/d-button";
+import { i18n } from "discourse-i18n";
+import { formatAmount } from "../lib/fiber-link/amount";
+import { errorMessageKey } from "../lib/fiber-link/errors";
+import FiberLinkTipHistory from "./fiber-link-tip-history";
+import FiberLinkWithdrawals from "./fiber-link-withdrawals";
+
+// The creator dashboard at /fiber-link: balances per asset, tips received and sent, withdrawals.
+// Everything is the current user's own; the server decides whose data it reads.
+export default class FiberLinkDashboard extends Component {
+  @service fiberLink;
+  @service currentUser;
+
+  @tracked summary = null;
+  @tracked failure = null;
+  @tracked loading = false;
+
+  constructor() {
+    super(...arguments);
+    if (this.currentUser) {
+      this.load();
+    }
+  }
+
+  get balances() {
+    return (this.summary?.balances ?? []).map((b) => ({
+      ...b,
+      availableText: formatAmount(b.available),
+      incomingText: formatAmount(b.incoming),
+      reservedText: formatAmount(b.reserved),
+    }));
+  }
+
+  get errorMessage() {
+    return this.failure ? i18n(errorMessageKey(this.failure)) : null;
+  }
+
+  @action
+  async load() {
+    this.loading = true;
+    this.failure = null;
+    try {
+      const summary = await this.fiberLink.call("dashboard.summary");
+      if (!(this.isDestroying || this.isDestroyed)) {
+        this.summary = summary;
+      }
+    } catch (e) {
+      if (!(this.isDestroying || this.isDestroyed)) {
+        this.failure = e;
+      }
+    } finally {
+      if (!(this.isDestroying || this.isDestroyed)) {
+        this.loading = false;
+      }
+    }
+  }
+
+  <template>
+    <section class="fiber-link-dashboard">
+      <header class="fiber-link-dashboard__header">
+        <h1>{{i18n "fiber_link.dashboard.title"}}</h1>
+        {{#if this.currentUser}}
+          <DButton
+            @action={{this.load}}
+            @icon="arrows-rotate"
+            @label="fiber_link.dashboard.refresh"
+            @disabled={{this.loading}}
+            class="btn-default fiber-link-dashboard__refresh"
+          />
+        {{/if}}
+      </header>
+
+      {{#unless this.currentUser}}
+        <p class="fiber-link-dashboard__login">
+          {{i18n "fiber_link.dashboard.log_in"}}
+        </p>
+      {{/unless}}
+
+      {{#if this.errorMessage}}
+        <div
+          class="alert alert-error fiber-link-dashboard__error"
+          role="alert"
+          data-reason={{this.failure.reason}}
+        >{{this.errorMessage}}</div>
+      {{/if}}
+
+      {{#if this.summary}}
+        <h2>{{i18n "fiber_link.dashboard.balances"}}</h2>
+        <table class="fiber-link-dashboard__balances">
+          <thead>
+            <tr>
+              <th>{{i18n "fiber_link.dashboard.asset"}}</th>
+              <th>{{i18n "fiber_link.dashboard.available"}}</th>
+              <th>{{i18n "fiber_link.dashboard.incoming"}}</th>
+              <th>{{i18n "fiber_link.dashboard.reserved"}}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {{#each this.balances as |b|}}
+              <tr data-asset={{b.asset}}>
+                <td class="fiber-link-dashboard__asset">{{b.asset}}</td>
+                <td class="fiber-link-dashboard__available">
+                  {{b.availableText}}
+                </td>
+                <td class="fiber-link-dashboard__incoming">
+                  {{b.incomingText}}
+                </td>
+                <td class="fiber-link-dashboard__reserved">
+                  {{b.reservedText}}
+                </td>
+              </tr>
+            {{/each}}
+          </tbody>
+        </table>
+
+        <FiberLinkTipHistory @counts={{this.summary.counts}} />
+
+        <FiberLinkWithdrawals
+          @balances={{this.summary.balances}}
+          @onChanged={{this.load}}
+        />
+      {{else if this.loading}}
+        <p class="fiber-link-dashboard__loading">
+          {{i18n "fiber_link.dashboard.loading"}}
+        </p>
+      {{/if}}
+    </section>
+  </template>
+}

@@ -1,0 +1,3 @@
+import FiberLinkDashboard from "../components/fiber-link-dashboard";
+
+export default <template><FiberLinkDashboard /></template>
