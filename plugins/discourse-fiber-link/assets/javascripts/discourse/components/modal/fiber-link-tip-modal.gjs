@@ -40,6 +40,7 @@ export default class FiberLinkTipModal extends Component {
   @tracked message = "";
   @tracked busy = false;
   @tracked failure = null;
+  @tracked assetsFailure = null;
   @tracked pollTrouble = false;
   @tracked tip = null;
   @tracked state = null;
@@ -108,7 +109,8 @@ export default class FiberLinkTipModal extends Component {
   }
 
   get errorMessage() {
-    return this.failure ? i18n(errorMessageKey(this.failure)) : null;
+    const failure = this.failure ?? this.assetsFailure;
+    return failure ? i18n(errorMessageKey(failure)) : null;
   }
 
   get authorName() {
@@ -175,7 +177,7 @@ export default class FiberLinkTipModal extends Component {
       }
     } catch (e) {
       if (!(this.isDestroying || this.isDestroyed)) {
-        this.failure = e;
+        this.assetsFailure = e;
       }
     }
   }
@@ -469,7 +471,11 @@ export default class FiberLinkTipModal extends Component {
           <div
             class="alert alert-error fiber-link-tip-modal__error"
             role="alert"
-            data-reason={{this.failure.reason}}
+            data-reason={{if
+              this.failure
+              this.failure.reason
+              this.assetsFailure.reason
+            }}
           >{{this.errorMessage}}</div>
         {{/if}}
       </:body>

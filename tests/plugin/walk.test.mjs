@@ -1,0 +1,277 @@
+// The plugin's real components in headless Chromium, against the real Fiber Link service:
+//   browser (real .gjs components, stand-ins for DButton/DModal/ajax/i18n only)
+//   -> Ruby Rack app mounting the plugin's RpcProxy and Client (tests/plugin/server.rb)
+//   -> the real service (API, worker, Postgres) and its hub simulator.
+//
+// Env (scripts/plugin-test.sh sets them from `fiber-link dev`): FIBER_LINK_API_URL,
+// FIBER_LINK_APP_ID, FIBER_LINK_APP_SECRET, FIBER_LINK_HUB_URL; CHROMIUM (default
+// /usr/bin/chromium); ARTIFACTS (screenshots, default ./artifacts/plugin).
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { bundle } from "./build.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const ARTIFACTS = resolve(process.env.ARTIFACTS ?? "artifacts/plugin");
+mkdirSync(ARTIFACTS, { recursive: true });
+for (const k of ["FIBER_LINK_API_URL", "FIBER_LINK_APP_ID", "FIBER_LINK_APP_SECRET", "FIBER_LINK_HUB_URL"]) {
+  assert.ok(process.env[k], `${k} is not set: run bash scripts/plugin-test.sh`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.on("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+let server, browser, base, boot;
+const pageErrors = [];
+
+before(async () => {
+  await bundle(join(here, "dist/harness.js"));
+  const port = await freePort();
+  server = spawn("ruby", [join(here, "server.rb"), String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error("harness server did not start")), 20_000);
+    server.stdout.on("data", (d) => {
+      if (String(d).includes("listening on")) {
+        clearTimeout(timer);
+        ok();
+      }
+    });
+    server.on("exit", (code) => fail(new Error(`harness server exited with ${code}`)));
+  });
+  base = `http://127.0.0.1:${port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    server.kill("SIGTERM");
+  }
+});
+
+async function openAs(user) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  await context.addCookies([{ name: "harness_user", value: user, url: base }]);
+  const page = await context.newPage();
+  page.on("pageerror", (e) => pageErrors.push(`${user}: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && pageErrors.push(`${user}: ${m.text()}`));
+  await page.goto(base);
+  await page.waitForSelector("body[data-ready=true]", { state: "attached" });
+  boot = await page.evaluate(() => window.__boot);
+  return page;
+}
+
+async function calls() {
+  return (await fetch(`${base}/__calls`)).json();
+}
+
+async function simPay(invoice) {
+  const res = await fetch(process.env.FIBER_LINK_HUB_URL, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "sim_pay_invoice", params: [{ invoice }] }),
+  });
+  const json = await res.json();
+  assert.equal(json.error, undefined, `sim_pay_invoice: ${JSON.stringify(json.error)}`);
+}
+
+async function renderPosts(page) {
+  await page.evaluate(() =>
+    window.__harness.renderPosts({
+      posts: window.__boot.posts,
+      siteSettings: window.__boot.siteSettings,
+      currentUser: window.__boot.currentUser,
+    })
+  );
+}
+
+const text = async (locator) => (await locator.textContent()).replace(/\s+/g, " ").trim();
+
+let settledTipId;
+
+test("a reader tips a post: bad input refused, invoice and QR shown, paid, Settled by itself", async () => {
+  const page = await openAs("carol");
+  await renderPosts(page);
+  const [bobPost, ownPost] = boot.posts;
+
+  assert.equal(await page.locator(`article[data-post-id="${ownPost.id}"] .fiber-link-tip-button`).count(), 0,
+    "no Tip button on one's own post");
+  const button = page.locator(`article[data-post-id="${bobPost.id}"] .fiber-link-tip-button`);
+  assert.equal(await button.count(), 1, "one Tip button per post");
+  assert.equal(await text(button), "Tip");
+  await button.click();
+
+  const modal = page.locator(".fiber-link-tip-modal");
+  await modal.waitFor();
+  assert.equal(await text(modal.locator(".d-modal__title-text")), "Tip @bob");
+  // the assets come from the service (balance.get): CKB (8 decimals) and the dev UDT DEMO (6)
+  await page.waitForFunction(() => document.querySelectorAll("#fiber-link-asset option").length === 2);
+  assert.deepEqual(await page.locator("#fiber-link-asset option").allTextContents(), ["CKB", "DEMO"]);
+
+  // invalid amounts are refused before anything is created
+  const generate = modal.locator(".fiber-link-tip-modal__generate");
+  const amountError = modal.locator(".fiber-link-tip-modal__amount-error");
+  await page.selectOption("#fiber-link-asset", "DEMO");
+  await page.fill("#fiber-link-amount", "1.1234567");
+  assert.equal(await text(amountError), "At most 6 decimals for this asset.");
+  assert.equal(await generate.isDisabled(), true);
+  await page.fill("#fiber-link-amount", "1,5");
+  assert.equal(await text(amountError), "Enter the amount as a plain number, like 5 or 2.5.");
+  await page.fill("#fiber-link-amount", "0.05");
+  assert.equal(await text(amountError), "The smallest tip on this forum is 0.1.");
+  await page.screenshot({ path: join(ARTIFACTS, "01-invalid-amount.png") });
+  assert.equal((await calls()).filter((c) => c.method === "tip.create").length, 0, "nothing was created");
+
+  // an error from the service itself is shown as a sentence (control character in the message)
+  await page.selectOption("#fiber-link-asset", "CKB");
+  await modal.locator(".fiber-link-tip-modal__preset", { hasText: "5" }).first().click();
+  assert.equal(await page.inputValue("#fiber-link-amount"), "5");
+  await page.fill("#fiber-link-amount", "2.5");
+  await page.fill("#fiber-link-message", "thanks\u0007");
+  await generate.click();
+  const error = modal.locator(".fiber-link-tip-modal__error");
+  await error.waitFor();
+  assert.equal(await error.getAttribute("data-reason"), "message_malformed");
+  assert.equal(await text(error), "The message contains characters that cannot be sent.");
+
+  await page.fill("#fiber-link-message", "Great explanation, <b>thanks</b>!");
+  assert.equal(await text(modal.locator(".fiber-link-tip-modal__counter")), "33/280");
+  await generate.click();
+
+  const invoice = modal.locator("#fiber-link-invoice");
+  await invoice.waitFor({ timeout: 15_000 });
+  assert.match(await invoice.inputValue(), /^fibd250000000/, "a 2.5 CKB devnet invoice");
+  assert.equal(await text(modal.locator(".fiber-link-tip-modal__state")), "Waiting for payment");
+  assert.equal(await text(modal.locator(".fiber-link-tip-modal__summary")), "Invoice for 2.5 CKB to @bob");
+  const qr = modal.locator("img.fiber-link-tip-modal__qr");
+  assert.ok(await qr.evaluate((img) => img.complete && img.naturalWidth > 100), "QR code rendered");
+  assert.match(await text(modal.locator(".fiber-link-tip-modal__countdown")), /^Expires in (59:[0-5]\d|1:00:00)$/);
+  await page.screenshot({ path: join(ARTIFACTS, "02-invoice.png") });
+
+  // the server derived both identities; the browser never sent them
+  const create = (await calls()).filter((c) => c.method === "tip.create").at(-1);
+  assert.equal(create.params.from_user_id, boot.currentUser.id);
+  assert.notEqual(create.params.to_user_id, boot.currentUser.id);
+  assert.equal(create.params.message, "Great explanation, <b>thanks</b>!");
+
+  // pay it as a payer would; the modal polls the proxy (tip.get) and reaches Settled by itself
+  await simPay(await invoice.inputValue());
+  await page.waitForSelector('.fiber-link-tip-modal__invoice[data-state="SETTLED"]', { timeout: 30_000 });
+  assert.equal(await text(modal.locator(".fiber-link-tip-modal__state")), "Settled");
+  assert.equal(await text(modal.locator(".fiber-link-tip-modal__ended")), "Thank you! @bob received 2.5 CKB.");
+  await page.screenshot({ path: join(ARTIFACTS, "03-settled.png") });
+
+  const gets = (await calls()).filter((c) => c.method === "tip.get");
+  settledTipId = gets.at(-1).params.tip_id;
+  // polling stopped at the final state
+  await sleep(3000);
+  assert.equal((await calls()).filter((c) => c.method === "tip.get").length, gets.length, "no poll after Settled");
+
+  // start over returns to the form with the amount kept
+  await modal.locator(".fiber-link-tip-modal__again").click();
+  assert.equal(await page.inputValue("#fiber-link-amount"), "2.5");
+  assert.doesNotMatch(await page.locator("body").innerText(), /\[en\./, "no missing translations");
+  await page.context().close();
+});
+
+test("closing the modal stops its polling", async () => {
+  const page = await openAs("carol");
+  await renderPosts(page);
+  await page.locator(`article[data-post-id="${boot.posts[0].id}"] .fiber-link-tip-button`).click();
+  const modal = page.locator(".fiber-link-tip-modal");
+  await page.waitForFunction(() => document.querySelectorAll("#fiber-link-asset option").length === 2);
+  await page.fill("#fiber-link-amount", "1");
+  await modal.locator(".fiber-link-tip-modal__generate").click();
+  await modal.locator("#fiber-link-invoice").waitFor({ timeout: 15_000 });
+  const tipId = (await calls()).filter((c) => c.method === "tip.create").length;
+  assert.ok(tipId > 0);
+  // let at least one poll happen (first after 2 s)
+  await sleep(2600);
+  const before = (await calls()).filter((c) => c.method === "tip.get").length;
+  await modal.locator(".fiber-link-tip-modal__close").click();
+  await page.waitForSelector(".fiber-link-tip-modal", { state: "detached" });
+  await sleep(5000);
+  const afterClose = (await calls()).filter((c) => c.method === "tip.get").length;
+  assert.equal(afterClose, before, "no tip.get after the modal closed");
+  await page.context().close();
+});
+
+test("the author's dashboard shows the new balance and pages through tips received", async () => {
+  assert.ok(settledTipId, "the first walk settled a tip");
+  // ten more (unpaid) tips from carol to bob, through the same proxy the browser uses
+  for (let i = 0; i < 10; i++) {
+    const res = await fetch(`${base}/fiber-link/rpc`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-csrf-token": "t", cookie: "harness_user=carol" },
+      body: JSON.stringify({ method: "tip.create", params: { post_id: boot.posts[0].id, asset: "CKB", amount: `0.${i + 1}` } }),
+    });
+    assert.equal((await res.json()).error, undefined);
+  }
+
+  const page = await openAs("bob");
+  await page.evaluate(() =>
+    window.__harness.renderDashboard({ siteSettings: window.__boot.siteSettings, currentUser: window.__boot.currentUser })
+  );
+  const available = page.locator('tr[data-asset="CKB"] .fiber-link-dashboard__available');
+  await available.waitFor({ timeout: 15_000 });
+  assert.equal(await text(available), "2.5");
+  assert.equal(await text(page.locator('tr[data-asset="CKB"] .fiber-link-dashboard__incoming')), "6.5",
+    "the open tips are incoming: 1 from the closed modal, 0.1 + ... + 1.0");
+
+  const tab = page.locator(".fiber-link-tip-history__tab-received");
+  assert.equal(await text(tab), "Received (12)");
+  const rows = page.locator(".fiber-link-tip-history__table tbody tr");
+  await page.waitForFunction(() => document.querySelectorAll(".fiber-link-tip-history__table tbody tr").length === 10);
+  assert.equal(await text(rows.first().locator(".fiber-link-tip-history__who")), "carol");
+  await page.screenshot({ path: join(ARTIFACTS, "04-dashboard.png"), fullPage: true });
+  await page.locator(".fiber-link-tip-history__more").click();
+  await page.waitForFunction(() => document.querySelectorAll(".fiber-link-tip-history__table tbody tr").length === 12);
+  assert.equal(await page.locator(".fiber-link-tip-history__more").count(), 0, "no more pages");
+  const settledRow = page.locator(`tr[data-tip-id="${settledTipId}"]`);
+  assert.equal(await settledRow.getAttribute("data-state"), "SETTLED");
+  assert.equal(await text(settledRow.locator(".fiber-link-tip-history__amount")), "2.5 CKB");
+  assert.equal(await text(settledRow.locator(".fiber-link-tip-history__message")), "Great explanation, <b>thanks</b>!",
+    "a message is shown as text, never as HTML");
+
+  // sent tab for bob is empty
+  await page.locator(".fiber-link-tip-history__tab-sent").click();
+  await page.locator(".fiber-link-tip-history__empty").waitFor();
+
+  // a withdrawal is quoted before it can be confirmed; a refusal is explained
+  await page.fill("#fiber-link-destination", "ckt1qyqwrongaddress0000000000000000000000");
+  await page.fill("#fiber-link-withdraw-amount", "100");
+  await page.locator(".fiber-link-withdrawals__review").click();
+  const quote = page.locator(".fiber-link-withdrawals__quote");
+  await quote.waitFor({ timeout: 15_000 });
+  assert.equal(await quote.getAttribute("data-allowed"), "false");
+  assert.equal(await page.locator(".fiber-link-withdrawals__confirm").count(), 0, "nothing to confirm");
+  assert.ok((await text(page.locator(".fiber-link-withdrawals__refusal"))).length > 0);
+  await page.screenshot({ path: join(ARTIFACTS, "05-withdrawal-quote.png"), fullPage: true });
+  assert.doesNotMatch(await page.locator("body").innerText(), /\[en\./, "no missing translations");
+  await page.context().close();
+});
+
+test("no page errors", () => {
+  assert.deepEqual(pageErrors, []);
+});
