@@ -16,10 +16,10 @@ function makeOwner({ siteSettings, currentUser }) {
     show(Component, { model } = {}) {
       this.shown.push({ name: Component.name, model });
       open?.destroy();
+      // Closing destroys the component (running its destructors) and removes its DOM.
       const closeModal = () => {
         open?.destroy();
         open = null;
-        modalRoot.replaceChildren();
         window.__harness.modalClosed += 1;
       };
       open = renderComponent(Component, { into: modalRoot, owner, args: { model, closeModal } });

@@ -10,6 +10,7 @@ mod batch;
 pub mod pay;
 mod rpc;
 mod tips;
+mod withdrawals;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -57,6 +58,14 @@ pub struct ApiSettings {
     pub rate_per_app_user: Rate,
     /// Where payers can reach this service (for `pay_url`); `None` leaves it out.
     pub public_url: Option<String>,
+    pub withdrawals: fiber_link_core::WithdrawalConfig,
+}
+
+impl ApiSettings {
+    /// Whether the service runs on CKB mainnet (invoice currency `Fibb`).
+    pub fn mainnet(&self) -> bool {
+        self.currency == "Fibb"
+    }
 }
 
 impl Default for ApiSettings {
@@ -81,6 +90,7 @@ impl Default for ApiSettings {
                 burst: 20,
             },
             public_url: None,
+            withdrawals: fiber_link_core::WithdrawalConfig::default(),
         }
     }
 }

@@ -69,6 +69,14 @@ async fn dispatch(
         "tip.create" => crate::tips::create(state, caller, params(p)?).await,
         "tip.get" => crate::tips::get(state, caller, params(p)?).await,
         "balance.get" => crate::tips::balance(state, caller, params(p)?).await,
+        "tip.list" => crate::tips::list(state, caller, params(p)?).await,
+        "tip.settled_feed" => crate::tips::settled_feed(state, caller, params(p)?).await,
+        "dashboard.summary" => crate::tips::dashboard(state, caller, params(p)?).await,
+        "withdrawal.quote" => crate::withdrawals::quote(state, caller, params(p)?).await,
+        "withdrawal.request" => crate::withdrawals::request(state, caller, params(p)?).await,
+        "withdrawal.get" => crate::withdrawals::get(state, caller, params(p)?).await,
+        "withdrawal.list" => crate::withdrawals::list(state, caller, params(p)?).await,
+        "withdrawal.cancel" => crate::withdrawals::cancel(state, caller, params(p)?).await,
         "health.ping" => {
             state.check_rate(&caller.app_id, "health.ping", None)?;
             Ok(

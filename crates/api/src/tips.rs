@@ -25,7 +25,7 @@ pub(crate) enum ExternalId {
 }
 
 impl ExternalId {
-    fn validated(&self, field: &'static str) -> Result<String, ApiError> {
+    pub(crate) fn validated(&self, field: &'static str) -> Result<String, ApiError> {
         match self {
             ExternalId::Text(s) => input::external_id(field, s),
             ExternalId::Number(n) => Ok(n.to_string()),
@@ -132,7 +132,7 @@ fn fingerprint(t: &ValidTip) -> String {
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "request failed");
     ApiError::internal()
 }
@@ -273,7 +273,7 @@ async fn issue_invoice(state: &AppState, tip: &mut TipRow, asset: &Asset) -> Res
     Ok(())
 }
 
-fn ts(t: Option<DateTime<Utc>>) -> Value {
+pub(crate) fn ts(t: Option<DateTime<Utc>>) -> Value {
     t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
         .unwrap_or(Value::Null)
 }
@@ -377,11 +377,15 @@ pub(crate) async fn balance(
 ) -> Result<Value, ApiError> {
     let user = p.user_id.validated("user_id")?;
     state.check_rate(&caller.app_id, "balance.get", Some(&user))?;
-    let rows = state
-        .store
-        .user_balances(&caller.app_id, &user)
-        .await
-        .map_err(internal)?;
+    Ok(json!({"user_id": user, "balances": balances_json(state, &caller.app_id, &user).await?}))
+}
+
+async fn balances_json(state: &AppState, app_id: &str, user: &str) -> Result<Vec<Value>, ApiError> {
+    let (rows, reserved) = tokio::try_join!(
+        state.store.user_balances(app_id, user),
+        state.store.reserved_by_user(app_id, user)
+    )
+    .map_err(internal)?;
     let balances: Vec<Value> = state
         .settings
         .assets
@@ -394,9 +398,213 @@ pub(crate) async fn balance(
                 "decimals": a.decimals,
                 "available": f(row.map(|r| r.available)),
                 "incoming": f(row.map(|r| r.incoming)),
-                "reserved": "0",
+                "reserved": f(reserved.iter().find(|r| r.0 == a.symbol).map(|r| r.1)),
             })
         })
         .collect();
-    Ok(json!({"user_id": user, "balances": balances}))
+    Ok(balances)
+}
+
+/// A keyset cursor: `<created_at in µs>_<id>`.
+pub(crate) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}_{}", at.timestamp_micros(), id)
+}
+
+pub(crate) fn cursor_param(s: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            "cursor_malformed",
+            "cursor must be a next_cursor returned by the service",
+        )
+    };
+    let (micros, id) = s.split_once('_').ok_or_else(bad)?;
+    let at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::<Utc>::from_timestamp_micros)
+        .ok_or_else(bad)?;
+    Ok((at, Uuid::try_parse(id).map_err(|_| bad())?))
+}
+
+pub(crate) fn limit_param(v: Option<&Value>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v.as_i64().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
+            ApiError::invalid(
+                "limit_out_of_range",
+                format!("limit must be an integer from 1 to {max}"),
+            )
+        }),
+    }
+}
+
+/// A tip as lists show it.
+fn tip_item(state: &AppState, t: &TipRow) -> Value {
+    json!({
+        "tip_id": t.id.to_string(),
+        "post_id": t.post_id,
+        "from_user_id": t.from_user,
+        "to_user_id": t.to_user,
+        "asset": t.asset,
+        "amount": state.format_amount(&t.asset, t.amount),
+        "message": t.message,
+        "state": t.state.as_str(),
+        "created_at": ts(Some(t.created_at)),
+        "settled_at": ts(t.settled_at),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListParams {
+    user_id: ExternalId,
+    direction: String,
+    state: Option<String>,
+    cursor: Option<String>,
+    limit: Option<Value>,
+}
+
+pub(crate) async fn list(
+    state: &AppState,
+    caller: &Caller,
+    p: ListParams,
+) -> Result<Value, ApiError> {
+    let user = p.user_id.validated("user_id")?;
+    state.check_rate(&caller.app_id, "tip.list", Some(&user))?;
+    let received = match p.direction.as_str() {
+        "received" => true,
+        "sent" => false,
+        _ => {
+            return Err(ApiError::invalid(
+                "direction_invalid",
+                "direction must be \"received\" or \"sent\"",
+            ))
+        }
+    };
+    let tip_state = p
+        .state
+        .as_deref()
+        .map(|s| s.parse::<fiber_link_core::TipState>())
+        .transpose()
+        .map_err(|_| {
+            ApiError::invalid(
+                "state_invalid",
+                "state must be one of UNPAID, PENDING, SETTLED, EXPIRED, FAILED",
+            )
+        })?;
+    let limit = limit_param(p.limit.as_ref(), 20, 100)?;
+    let cursor = p.cursor.as_deref().map(cursor_param).transpose()?;
+    let rows = state
+        .store
+        .list_tips(
+            &caller.app_id,
+            &user,
+            received,
+            tip_state,
+            cursor,
+            limit + 1,
+        )
+        .await
+        .map_err(internal)?;
+    let more = rows.len() as i64 > limit;
+    let page = &rows[..rows.len().min(limit as usize)];
+    let next = more
+        .then(|| page.last().map(|t| encode_cursor(t.created_at, t.id)))
+        .flatten();
+    let tips: Vec<Value> = page.iter().map(|t| tip_item(state, t)).collect();
+    Ok(json!({"tips": tips, "next_cursor": next}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FeedParams {
+    after: Option<String>,
+    limit: Option<Value>,
+}
+
+pub(crate) async fn settled_feed(
+    state: &AppState,
+    caller: &Caller,
+    p: FeedParams,
+) -> Result<Value, ApiError> {
+    state.check_rate(&caller.app_id, "tip.settled_feed", None)?;
+    let limit = limit_param(p.limit.as_ref(), 100, 500)?;
+    let after = match p.after.as_deref() {
+        None | Some("") => None,
+        Some(s) => {
+            let bad = || {
+                ApiError::invalid(
+                    "cursor_malformed",
+                    "after must be a next_cursor returned by the service",
+                )
+            };
+            let (x, l) = s.split_once('_').ok_or_else(bad)?;
+            Some((
+                x.parse::<u64>().map_err(|_| bad())?,
+                l.parse::<i64>().map_err(|_| bad())?,
+            ))
+        }
+    };
+    let rows = state
+        .store
+        .settled_feed(&caller.app_id, after, limit)
+        .await
+        .map_err(internal)?;
+    let next = rows
+        .last()
+        .map(|r| r.1)
+        .or(after)
+        .map(|(x, l)| format!("{x}_{l}"));
+    let tips: Vec<Value> = rows.iter().map(|(t, _)| tip_item(state, t)).collect();
+    Ok(json!({"tips": tips, "next_cursor": next}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DashboardParams {
+    user_id: ExternalId,
+}
+
+pub(crate) async fn dashboard(
+    state: &AppState,
+    caller: &Caller,
+    p: DashboardParams,
+) -> Result<Value, ApiError> {
+    let user = p.user_id.validated("user_id")?;
+    state.check_rate(&caller.app_id, "dashboard.summary", Some(&user))?;
+    let app = caller.app_id.as_str();
+    let s = &state.store;
+    let (balances, counts, received, sent, withdrawals) = tokio::try_join!(
+        balances_json(state, app, &user),
+        async { s.tip_counts(app, &user).await.map_err(internal) },
+        async {
+            s.list_tips(app, &user, true, None, None, 5)
+                .await
+                .map_err(internal)
+        },
+        async {
+            s.list_tips(app, &user, false, None, None, 5)
+                .await
+                .map_err(internal)
+        },
+        async {
+            s.list_withdrawals(app, &user, None, 5)
+                .await
+                .map_err(internal)
+        },
+    )?;
+    let n_withdrawals = s.count_withdrawals(app, &user).await.map_err(internal)?;
+    Ok(json!({
+        "user_id": user,
+        "balances": balances,
+        "counts": {
+            "tips_received": counts.0,
+            "tips_received_settled": counts.1,
+            "tips_sent": counts.2,
+            "withdrawals": n_withdrawals,
+        },
+        "latest_received": received.iter().map(|t| tip_item(state, t)).collect::<Vec<_>>(),
+        "latest_sent": sent.iter().map(|t| tip_item(state, t)).collect::<Vec<_>>(),
+        "latest_withdrawals": withdrawals.iter().map(|w| crate::withdrawals::withdrawal_json(state, w)).collect::<Vec<_>>(),
+    }))
 }

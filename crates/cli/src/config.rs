@@ -26,6 +26,7 @@ pub struct FileConfig {
     pub worker: WorkerSection,
     pub schedule: Schedule,
     pub assets: Vec<AssetSection>,
+    pub withdrawals: WithdrawalsSection,
 }
 
 impl Default for FileConfig {
@@ -47,8 +48,111 @@ impl Default for FileConfig {
                 max_tip: "1000000".into(),
                 udt_type_script: None,
             }],
+            withdrawals: WithdrawalsSection::default(),
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WithdrawalsSection {
+    /// `deduct` (the recipient receives amount − fee) or `operator` (the operator pays the fee).
+    pub fee_mode: String,
+    /// Over Fiber, the most a route may cost, per thousand of the payment.
+    pub fiber_fee_per_thousand: u64,
+    /// A withdrawal that has not moved for this long is reported as stuck.
+    pub stuck_after_secs: u64,
+    /// On-chain CKB payouts; absent = off.
+    pub onchain: Option<OnchainSection>,
+    /// Per asset symbol; an asset without a section gets the defaults of `PolicySection`.
+    pub policy: std::collections::BTreeMap<String, PolicySection>,
+}
+
+impl Default for WithdrawalsSection {
+    fn default() -> Self {
+        WithdrawalsSection {
+            fee_mode: "deduct".into(),
+            fiber_fee_per_thousand: 5,
+            stuck_after_secs: 3600,
+            onchain: None,
+            policy: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnchainSection {
+    /// The CKB node's JSON-RPC (with the Indexer module enabled).
+    pub ckb_rpc_url: String,
+    /// Shannons per 1000 bytes.
+    #[serde(default = "default_fee_rate")]
+    pub fee_rate: u64,
+    /// The largest payout transaction; the fee of every payout is this size at fee_rate.
+    #[serde(default = "default_max_tx_bytes")]
+    pub max_tx_bytes: u64,
+    /// Blocks (the payout's own included) before a payout is COMPLETED.
+    #[serde(default = "default_confirmations")]
+    pub confirmations: u64,
+    #[serde(default = "default_rpc_timeout")]
+    pub timeout_ms: u64,
+    /// File holding the hot wallet's private key (or FIBER_LINK_HOT_WALLET_KEY(_FILE)).
+    pub hot_wallet_key_file: Option<PathBuf>,
+}
+
+fn default_fee_rate() -> u64 {
+    1000
+}
+fn default_max_tx_bytes() -> u64 {
+    1000
+}
+fn default_confirmations() -> u64 {
+    24
+}
+fn default_rpc_timeout() -> u64 {
+    10_000
+}
+
+/// Amounts are decimal strings in asset units; absent = no limit (or the default).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    pub allowed: bool,
+    pub min: Option<String>,
+    pub max_per_request: Option<String>,
+    pub author_daily_cap: Option<String>,
+    pub app_daily_cap: Option<String>,
+    pub cooldown_secs: u64,
+    pub approval_threshold: Option<String>,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection {
+            allowed: true,
+            min: None,
+            max_per_request: None,
+            author_daily_cap: None,
+            app_daily_cap: None,
+            cooldown_secs: 0,
+            approval_threshold: None,
+        }
+    }
+}
+
+/// On-chain payouts as the worker runs them.
+#[derive(Debug, Clone)]
+pub struct OnchainRuntime {
+    pub rpc_url: String,
+    pub timeout: Duration,
+    key_source: SecretSource,
+}
+
+#[derive(Debug, Clone)]
+enum SecretSource {
+    Env(&'static str),
+    File(PathBuf),
+    Missing,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +238,8 @@ pub struct Config {
     pub worker: WorkerSettings,
     pub api_db_pool: u32,
     pub worker_db_pool: u32,
+    pub payouts: fiber_link_worker::payouts::PayoutSettings,
+    pub onchain: Option<OnchainRuntime>,
     master_key_source: MasterKeySource,
 }
 
@@ -183,6 +289,28 @@ impl Config {
         if let Some(v) = env("FIBER_LINK_HUB_URL") {
             f.hub.url = v;
         }
+        if let Some(v) = env("FIBER_LINK_CKB_RPC_URL") {
+            match &mut f.withdrawals.onchain {
+                Some(o) => o.ckb_rpc_url = v,
+                None => {
+                    f.withdrawals.onchain = Some(OnchainSection {
+                        ckb_rpc_url: v,
+                        fee_rate: default_fee_rate(),
+                        max_tx_bytes: default_max_tx_bytes(),
+                        confirmations: default_confirmations(),
+                        timeout_ms: default_rpc_timeout(),
+                        hot_wallet_key_file: None,
+                    })
+                }
+            }
+        }
+        if let Some(v) = env("FIBER_LINK_CONFIRMATIONS") {
+            if let Some(o) = &mut f.withdrawals.onchain {
+                o.confirmations = v
+                    .parse()
+                    .context("FIBER_LINK_CONFIRMATIONS must be a number of blocks")?;
+            }
+        }
         if let Some(v) = env("FIBER_LINK_INVOICE_EXPIRY_SECS") {
             f.invoice_expiry_secs = v
                 .parse()
@@ -216,6 +344,7 @@ impl Config {
             });
         }
         let assets = Assets::new(assets).map_err(|e| anyhow!("assets: {e}"))?;
+        let (withdrawals, onchain) = withdrawal_config(&f.withdrawals, &assets)?;
         let token = match (
             env("FIBER_LINK_HUB_TOKEN"),
             env("FIBER_LINK_HUB_TOKEN_FILE"),
@@ -242,6 +371,11 @@ impl Config {
             rate_per_app_method: f.api.rate_per_app_method,
             rate_per_app_user: f.api.rate_per_app_user,
             public_url: f.public_url,
+            withdrawals,
+        };
+        let payouts = fiber_link_worker::payouts::PayoutSettings {
+            stuck_after: Duration::from_secs(f.withdrawals.stuck_after_secs.max(1)),
+            ..Default::default()
         };
         let mut worker = WorkerSettings::new(f.currency, assets);
         worker.schedule = f.schedule;
@@ -267,8 +401,25 @@ impl Config {
             worker,
             api_db_pool: f.api.db_pool.max(1),
             worker_db_pool: f.worker.db_pool.max(1),
+            payouts,
+            onchain,
             master_key_source,
         })
+    }
+
+    /// The hot wallet's private key (hex), for on-chain payouts.
+    pub fn hot_wallet_key(&self) -> Result<Option<String>> {
+        let Some(o) = &self.onchain else {
+            return Ok(None);
+        };
+        Ok(Some(match &o.key_source {
+            SecretSource::Env(name) => env(name).unwrap_or_default(),
+            SecretSource::File(p) => read_secret_file(p, "hot wallet key")?,
+            SecretSource::Missing => bail!(
+                "on-chain payouts are on ([withdrawals.onchain]) but there is no hot wallet key: set \
+                 FIBER_LINK_HOT_WALLET_KEY or FIBER_LINK_HOT_WALLET_KEY_FILE (64 hex digits)"
+            ),
+        }))
     }
 
     /// The master key seals app secrets and derives payment preimages. It must never change for a
@@ -284,6 +435,96 @@ impl Config {
         };
         MasterKey::from_hex(&hex).map_err(|e| anyhow!("{e}"))
     }
+}
+
+fn withdrawal_config(
+    w: &WithdrawalsSection,
+    assets: &Assets,
+) -> Result<(fiber_link_core::WithdrawalConfig, Option<OnchainRuntime>)> {
+    let fee_mode = fiber_link_core::FeeMode::parse(&w.fee_mode).ok_or_else(|| {
+        anyhow!(
+            "withdrawals.fee_mode must be \"deduct\" or \"operator\", not {:?}",
+            w.fee_mode
+        )
+    })?;
+    if w.fiber_fee_per_thousand > 1000 {
+        bail!("withdrawals.fiber_fee_per_thousand must be at most 1000");
+    }
+    for symbol in w.policy.keys() {
+        if assets.get(symbol).is_none() {
+            bail!("withdrawals.policy.{symbol}: no such asset is configured");
+        }
+    }
+    let mut defaults = Vec::new();
+    let fallback = PolicySection::default();
+    for a in assets.iter() {
+        let p = w.policy.get(&a.symbol).unwrap_or(&fallback);
+        let amount = |field: &str, v: &Option<String>| -> Result<Option<fiber_link_core::Amount>> {
+            v.as_deref()
+                .map(|s| parse_decimal(s, a.decimals))
+                .transpose()
+                .map_err(|e| anyhow!("withdrawals.policy.{}.{field}: {e}", a.symbol))
+        };
+        defaults.push((
+            a.symbol.clone(),
+            fiber_link_core::Policy {
+                allowed: p.allowed,
+                min: amount("min", &p.min)?.unwrap_or_default(),
+                max_per_request: amount("max_per_request", &p.max_per_request)?,
+                author_daily_cap: amount("author_daily_cap", &p.author_daily_cap)?,
+                app_daily_cap: amount("app_daily_cap", &p.app_daily_cap)?,
+                cooldown_secs: p.cooldown_secs,
+                approval_threshold: amount("approval_threshold", &p.approval_threshold)?,
+            },
+        ));
+    }
+    let (onchain, runtime) = match &w.onchain {
+        None => (None, None),
+        Some(o) => {
+            if o.fee_rate < 1000 {
+                bail!("withdrawals.onchain.fee_rate must be at least 1000 shannons/KB (CKB's minimum)");
+            }
+            if !(464..=100_000).contains(&o.max_tx_bytes) {
+                bail!(
+                    "withdrawals.onchain.max_tx_bytes must be between 464 (one input) and 100000"
+                );
+            }
+            if o.confirmations == 0 {
+                bail!("withdrawals.onchain.confirmations must be at least 1");
+            }
+            let key_source = if env("FIBER_LINK_HOT_WALLET_KEY").is_some() {
+                SecretSource::Env("FIBER_LINK_HOT_WALLET_KEY")
+            } else if let Some(p) = env("FIBER_LINK_HOT_WALLET_KEY_FILE")
+                .map(PathBuf::from)
+                .or(o.hot_wallet_key_file.clone())
+            {
+                SecretSource::File(p)
+            } else {
+                SecretSource::Missing
+            };
+            (
+                Some(fiber_link_core::OnchainConfig {
+                    fee_rate: o.fee_rate,
+                    max_tx_bytes: o.max_tx_bytes,
+                    confirmations: o.confirmations,
+                }),
+                Some(OnchainRuntime {
+                    rpc_url: o.ckb_rpc_url.clone(),
+                    timeout: Duration::from_millis(o.timeout_ms.max(100)),
+                    key_source,
+                }),
+            )
+        }
+    };
+    Ok((
+        fiber_link_core::WithdrawalConfig {
+            fee_mode,
+            onchain,
+            fiber_fee_per_thousand: w.fiber_fee_per_thousand,
+            defaults,
+        },
+        runtime,
+    ))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod bench;
 mod config;
 mod demo;
 mod dev;
+mod ops;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -65,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: AppCommand,
     },
+    /// Operate withdrawals: list, show, approve, cancel, retry, fail.
+    Withdrawal {
+        #[command(subcommand)]
+        command: ops::WithdrawalCommand,
+    },
     /// Drive the real HTTP API with signed requests and print throughput and latency figures.
     Bench(bench::BenchArgs),
 }
@@ -111,6 +117,11 @@ enum AppCommand {
         overlap: Duration,
         #[arg(long)]
         json: bool,
+    },
+    /// An app's withdrawal policy: show, set.
+    Policy {
+        #[command(subcommand)]
+        command: ops::PolicyCommand,
     },
     /// Revoke secrets at once: the previous one of a rotation (default), or --all of them.
     RevokeSecret {
@@ -209,7 +220,17 @@ async fn run(cli: Cli) -> Result<()> {
                     println!("migrations applied");
                     Ok(())
                 }
+                Command::App {
+                    command: AppCommand::Policy { command },
+                } => {
+                    let store = connect(&cfg, 2).await?;
+                    ops::policy(cfg, store, command).await
+                }
                 Command::App { command } => app(cfg, command).await,
+                Command::Withdrawal { command } => {
+                    let store = connect(&cfg, 2).await?;
+                    ops::withdrawal(cfg, store, command).await
+                }
                 Command::Hubsim(_) | Command::Bench(_) | Command::Dev(_) => {
                     unreachable!("handled above")
                 }
@@ -247,10 +268,26 @@ async fn worker(cfg: Config, migrate: bool) -> Result<()> {
         store.migrate().await.context("applying migrations")?;
     }
     let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
-    tracing::info!(hub = %cfg.hub.url, "settlement watcher running");
+    let onchain = ops::onchain(&cfg).await?;
+    match &onchain {
+        Some(o) => {
+            tracing::info!(hot_wallet = %o.wallet.address(), "on-chain payouts on")
+        }
+        None => tracing::info!("on-chain payouts off ([withdrawals.onchain] not configured)"),
+    }
+    let shutdown = shutdown_signal();
+    let payouts = fiber_link_worker::payouts::Payouts::new(
+        store.clone(),
+        hub.clone(),
+        onchain,
+        cfg.payouts.clone(),
+    );
+    let executor = tokio::spawn(payouts.run(shutdown.clone()));
+    tracing::info!(hub = %cfg.hub.url, "settlement watcher and withdrawal executor running");
     fiber_link_worker::Watcher::new(store, hub, cfg.worker, master.preimage_key())
-        .run(shutdown_signal())
+        .run(shutdown)
         .await;
+    let _ = executor.await;
     Ok(())
 }
 
@@ -382,6 +419,7 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
                 }
             }
         }
+        AppCommand::Policy { .. } => unreachable!("handled in run()"),
         AppCommand::RevokeSecret { app_id, all, json } => {
             let which = if all { Revoke::All } else { Revoke::Previous };
             let n = store

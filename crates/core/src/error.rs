@@ -25,6 +25,10 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// -32005: the hub did not answer; retry with the same idempotency key.
     HubUnavailable,
+    /// -32009: the object is not in a state that allows this.
+    InvalidState,
+    /// -32010: refused by the app's policy (withdrawal rules).
+    Refused,
     /// -32029: a rate limit was hit; retry later.
     RateLimited,
 }
@@ -42,6 +46,8 @@ impl ErrorCode {
             ErrorCode::Conflict => -32003,
             ErrorCode::PayloadTooLarge => -32004,
             ErrorCode::HubUnavailable => -32005,
+            ErrorCode::InvalidState => -32009,
+            ErrorCode::Refused => -32010,
             ErrorCode::RateLimited => -32029,
         }
     }
@@ -54,7 +60,8 @@ impl ErrorCode {
             ErrorCode::MethodNotFound | ErrorCode::NotFound => 404,
             ErrorCode::Internal => 500,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::Conflict => 409,
+            ErrorCode::Conflict | ErrorCode::InvalidState => 409,
+            ErrorCode::Refused => 422,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::HubUnavailable => 503,
             ErrorCode::RateLimited => 429,

@@ -9,8 +9,10 @@ pub mod error;
 pub mod input;
 pub mod money;
 pub mod tip;
+pub mod withdrawal;
 
 pub use asset::{Asset, Assets, Script};
 pub use error::{ApiError, ErrorCode};
 pub use money::{format_decimal, parse_decimal, Amount, AmountError};
 pub use tip::{decide, invoice_expiry_secs, Decision, InvoiceStatus, Schedule, TipClock, TipState};
+pub use withdrawal::{FeeMode, OnchainConfig, Policy, Rail, WithdrawalConfig, WithdrawalState};

@@ -49,7 +49,8 @@ impl HubError {
         }
     }
 
-    fn message(&self) -> Option<&str> {
+    /// The message of an application error (-32000), the part FNN explains itself in.
+    pub fn message(&self) -> Option<&str> {
         match self {
             HubError::Rpc {
                 code: -32000,
@@ -158,6 +159,111 @@ pub fn check_invoice_address(
         return Err("the invoice is for another network".into());
     }
     Ok(())
+}
+
+/// A Fiber invoice of another node that a withdrawal is to pay, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutInvoice {
+    /// `0x` + 64 hex digits.
+    pub payment_hash: String,
+    /// In the asset's base units; `None` when the invoice leaves the amount to the payer.
+    pub amount: Option<u128>,
+    /// The UDT the invoice asks for; `None` for CKB.
+    pub udt_type_script: Option<Script>,
+    /// The payee's public key (hex, compressed).
+    pub payee: Option<String>,
+    /// When it expires, in Unix milliseconds (`None`: no expiry attribute).
+    pub expires_at_ms: Option<u128>,
+}
+
+/// Parses an invoice a withdrawal would pay: it must parse, be signed with a valid signature,
+/// be for `currency`, and not be expired at `now_ms`. Errors are `(reason, sentence)` as the API
+/// reports them.
+pub fn payout_invoice(
+    s: &str,
+    currency: Currency,
+    now_ms: u128,
+) -> Result<PayoutInvoice, (&'static str, String)> {
+    let inv: fiber_types::CkbInvoice =
+        s.trim().parse().map_err(|e: fiber_types::InvoiceError| {
+            (
+                "invoice_malformed",
+                format!("not a signed Fiber invoice: {e}"),
+            )
+        })?;
+    inv.check_signature().map_err(|e| {
+        (
+            "invoice_malformed",
+            format!("the invoice's signature does not verify: {e}"),
+        )
+    })?;
+    let same_currency = matches!(
+        (inv.currency, currency),
+        (fiber_types::Currency::Fibb, Currency::Fibb)
+            | (fiber_types::Currency::Fibt, Currency::Fibt)
+            | (fiber_types::Currency::Fibd, Currency::Fibd)
+    );
+    if !same_currency {
+        return Err((
+            "invoice_wrong_network",
+            format!(
+                "the invoice is for the {:?} network; this service pays {:?} invoices",
+                inv.currency, currency
+            ),
+        ));
+    }
+    let expires_at_ms = inv
+        .expiry_time()
+        .map(|d| inv.data.timestamp.saturating_add(d.as_millis()));
+    if expires_at_ms.is_some_and(|at| at <= now_ms) {
+        return Err(("invoice_expired", "the invoice has expired".into()));
+    }
+    let udt_type_script = inv.udt_type_script().map(|p| {
+        let j = ckb_jsonrpc_types::Script::from(p.clone());
+        let hash_type = serde_json::to_value(j.hash_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        Script {
+            code_hash: format!("{:#x}", j.code_hash),
+            hash_type,
+            args: format!("0x{}", hex_encode(j.args.as_bytes())),
+        }
+    });
+    let hash: [u8; 32] = (*inv.payment_hash()).into();
+    Ok(PayoutInvoice {
+        payment_hash: format!("0x{}", hex_encode(&hash)),
+        amount: inv.amount(),
+        udt_type_script,
+        payee: inv
+            .payee_pub_key()
+            .copied()
+            .or_else(|| inv.recover_payee_pub_key().ok())
+            .map(|k| hex_encode(&k.serialize())),
+        expires_at_ms,
+    })
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `send_payment` params that pay `invoice`: `amount` (required by FNN for an invoice without
+/// one, and equal to it otherwise), the routing fee capped at `max_fee_amount`.
+pub fn pay_invoice_params(
+    invoice: &str,
+    amount: u128,
+    max_fee_amount: u128,
+) -> Result<SendPaymentCommandParams, String> {
+    serde_json::from_value(json!({
+        "invoice": invoice,
+        "amount": format!("0x{amount:x}"),
+        "max_fee_amount": format!("0x{max_fee_amount:x}"),
+        // FNN caps the fee at the smaller of max_fee_amount and amount × max_fee_rate / 1000:
+        // a rate of 1000 (100 %) leaves max_fee_amount as the cap.
+        "max_fee_rate": "0x3e8",
+    }))
+    .map_err(|e| format!("send_payment params: {e}"))
 }
 
 /// Parses `0x`-prefixed 32-byte hex.

@@ -121,12 +121,29 @@ impl Invoice {
 
 struct Payment {
     result: j::GetPaymentCommandResult,
+    /// The invoice's asset (`None`: CKB) and amount, which left the hub's channels with the fee.
+    udt: Option<ckb_jsonrpc_types::Script>,
+    amount: u128,
+}
+
+/// How a payment to an invoice of another node ends (`sim_external_invoice`,
+/// `sim_set_payment_outcome`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    #[default]
+    Success,
+    Fail,
+    /// Stays `Inflight` until the outcome is changed.
+    Hang,
 }
 
 #[derive(Default)]
 struct SimState {
     invoices: HashMap<[u8; 32], Invoice>,
     payments: BTreeMap<[u8; 32], Payment>,
+    /// Planned outcomes of payments to other nodes' invoices, by payment hash.
+    outcomes: HashMap<[u8; 32], Outcome>,
     faults: Faults,
     calls: BTreeMap<String, u64>,
 }
@@ -511,6 +528,28 @@ impl HubSim {
             }
         }
         let hash: [u8; 32] = (*inv.payment_hash()).into();
+        if inv.payee_pub_key() == Some(&self.0.pubkey) {
+            return Err(RpcError::app(
+                "Send payment error: Failed to build route, PathFind error: no path found (self payment)",
+                echo,
+            ));
+        }
+        let amount = p.amount.or(inv.amount()).unwrap_or(0);
+        if amount == 0 {
+            return Err(RpcError::app(
+                "InvalidParameter: amount must be greater than 0",
+                echo,
+            ));
+        }
+        let udt: Option<ckb_jsonrpc_types::Script> = inv
+            .udt_type_script()
+            .map(|s| ckb_jsonrpc_types::Script::from(s.clone()));
+        // One forwarding hop at 1000 ppm (at least 1 unit), as FNN's default fee rate; capped by
+        // min(max_fee_amount, ceil(amount × max_fee_rate / 1000)) as FNN caps it.
+        let fee = amount.div_ceil(1000).max(1);
+        let rate_cap = (amount * u128::from(p.max_fee_rate.unwrap_or(5))).div_ceil(1000);
+        let cap = p.max_fee_amount.map_or(rate_cap, |m| m.min(rate_cap));
+        let dry_run = p.dry_run.unwrap_or(false);
         let now = now_ms();
         let mut st = self.state();
         if let Some(existing) = st.payments.get(&hash) {
@@ -525,37 +564,103 @@ impl HubSim {
                 ));
             }
         }
+        let liquidity = self.outbound(&st, udt.as_ref());
+        if fee > cap || amount.saturating_add(fee) > liquidity {
+            return Err(RpcError::app(
+                "Send payment error: Failed to build route, PathFind error: no path found",
+                echo,
+            ));
+        }
         let result = j::GetPaymentCommandResult {
             payment_hash: j::Hash256(hash),
             status: j::PaymentStatus::Created,
             created_at: now as u64,
             last_updated_at: now as u64,
             failed_error: None,
-            fee: 0,
+            fee,
             custom_records: None,
             payment_preimage: None,
         };
+        if dry_run {
+            return Ok(serde_json::to_value(result).unwrap_or_default());
+        }
         st.payments.insert(
             hash,
             Payment {
                 result: result.clone(),
+                udt,
+                amount,
             },
         );
         drop(st);
         let sim = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            sim.set_payment_status(hash, j::PaymentStatus::Inflight);
+            sim.set_payment_status(hash, j::PaymentStatus::Inflight, None);
             tokio::time::sleep(Duration::from_millis(150)).await;
-            sim.set_payment_status(hash, j::PaymentStatus::Success);
+            sim.finish_payment(hash);
         });
         Ok(serde_json::to_value(result).unwrap_or_default())
     }
 
-    fn set_payment_status(&self, hash: [u8; 32], status: j::PaymentStatus) {
+    /// What the hub can still send in an asset: what paid invoices brought in, less what
+    /// payments (not failed) took out with their fees.
+    fn outbound(&self, st: &SimState, udt: Option<&ckb_jsonrpc_types::Script>) -> u128 {
+        let key = |s: Option<&ckb_jsonrpc_types::Script>| {
+            s.map(|s| serde_json::to_string(s).unwrap_or_default())
+        };
+        let want = key(udt);
+        let inbound: u128 = st
+            .invoices
+            .values()
+            .filter(|i| i.stored == Stored::Paid && key(i.udt.as_ref()) == want)
+            .map(|i| i.invoice.amount().unwrap_or(0))
+            .sum();
+        let outbound: u128 = st
+            .payments
+            .values()
+            .filter(|p| p.result.status != j::PaymentStatus::Failed && key(p.udt.as_ref()) == want)
+            .map(|p| p.amount + p.result.fee)
+            .sum();
+        inbound.saturating_sub(outbound)
+    }
+
+    /// Ends an in-flight payment as its planned outcome says (a hanging one stays in flight).
+    fn finish_payment(&self, hash: [u8; 32]) {
+        let outcome = self
+            .state()
+            .outcomes
+            .get(&hash)
+            .copied()
+            .unwrap_or_default();
+        match outcome {
+            Outcome::Success => self.set_payment_status(hash, j::PaymentStatus::Success, None),
+            Outcome::Fail => self.set_payment_status(
+                hash,
+                j::PaymentStatus::Failed,
+                Some("IncorrectOrUnknownPaymentDetails".into()),
+            ),
+            Outcome::Hang => {}
+        }
+    }
+
+    fn set_payment_status(
+        &self,
+        hash: [u8; 32],
+        status: j::PaymentStatus,
+        failed_error: Option<String>,
+    ) {
         let mut st = self.state();
         if let Some(p) = st.payments.get_mut(&hash) {
+            if matches!(
+                p.result.status,
+                j::PaymentStatus::Success | j::PaymentStatus::Failed
+            ) {
+                return;
+            }
             p.result.status = status;
+            p.result.last_updated_at = now_ms() as u64;
+            p.result.failed_error = failed_error;
         }
     }
 
@@ -607,6 +712,16 @@ impl HubSim {
                     .as_ref()
                     .map(|s| serde_json::to_string(s).unwrap_or_default());
                 *local.entry(key).or_default() += inv.invoice.amount().unwrap_or(0);
+            }
+        }
+        for pay in st.payments.values() {
+            if pay.result.status != j::PaymentStatus::Failed {
+                let key = pay
+                    .udt
+                    .as_ref()
+                    .map(|s| serde_json::to_string(s).unwrap_or_default());
+                let e = local.entry(key).or_default();
+                *e = e.saturating_sub(pay.amount + pay.result.fee);
             }
         }
         let mut scripts: Vec<Option<Value>> = vec![None];
@@ -661,6 +776,33 @@ impl HubSim {
             .unwrap_or(json!({}));
         match method {
             "sim_pay_invoice" => self.sim_pay_invoice(p),
+            "sim_external_invoice" => self.sim_external_invoice(p),
+            "sim_set_payment_outcome" => {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct P {
+                    payment_hash: String,
+                    outcome: Outcome,
+                }
+                let p: P = serde_json::from_value(p)
+                    .map_err(|e| RpcError::invalid_params(e.to_string()))?;
+                let hash = p
+                    .payment_hash
+                    .parse::<j::Hash256>()
+                    .map_err(|e| RpcError::invalid_params(format!("payment_hash: {e}")))?
+                    .0;
+                self.state().outcomes.insert(hash, p.outcome);
+                let in_flight = self.state().payments.get(&hash).is_some_and(|pay| {
+                    matches!(
+                        pay.result.status,
+                        j::PaymentStatus::Created | j::PaymentStatus::Inflight
+                    )
+                });
+                if in_flight {
+                    self.finish_payment(hash);
+                }
+                Ok(json!({"payment_hash": p.payment_hash, "outcome": p.outcome}))
+            }
             "sim_set_faults" => {
                 let f: Faults = serde_json::from_value(p)
                     .map_err(|e| RpcError::invalid_params(e.to_string()))?;
@@ -772,6 +914,95 @@ impl HubSim {
         Ok(json!({"payment_hash": format!("0x{}", hex::encode(hash)), "accepted": true}))
     }
 }
+
+impl HubSim {
+    /// `sim_external_invoice {amount, asset?, currency?, expiry_secs?, outcome?}`: a valid,
+    /// signed invoice of another node (a withdrawal's recipient) for a payout to pay. `amount` is
+    /// in base units (a decimal string, or absent for an invoice without amount); `asset` is
+    /// `CKB` or the name of a UDT the node whitelists; `outcome` (`success`, `fail`, `hang`) is
+    /// how a payment to it will end.
+    fn sim_external_invoice(&self, p: Value) -> RpcResult {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct P {
+            amount: Option<String>,
+            asset: Option<String>,
+            currency: Option<String>,
+            expiry_secs: Option<u64>,
+            #[serde(default)]
+            outcome: Outcome,
+        }
+        let p: P =
+            serde_json::from_value(p).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+        let amount = p
+            .amount
+            .as_deref()
+            .map(|a| a.parse::<u128>())
+            .transpose()
+            .map_err(|e| RpcError::invalid_params(format!("amount: {e}")))?;
+        let currency = match p.currency.as_deref() {
+            None => self.0.currency,
+            Some("Fibb") => Currency::Fibb,
+            Some("Fibt") => Currency::Fibt,
+            Some("Fibd") => Currency::Fibd,
+            Some(other) => {
+                return Err(RpcError::invalid_params(format!(
+                    "unknown currency {other:?}"
+                )))
+            }
+        };
+        let mut attrs = vec![Attribute::ExpiryTime(Duration::from_secs(
+            p.expiry_secs.unwrap_or(3600),
+        ))];
+        match p.asset.as_deref() {
+            None | Some("CKB") => {}
+            Some(name) => {
+                let udt = self
+                    .0
+                    .opts
+                    .udts
+                    .iter()
+                    .find(|u| u.name == name)
+                    .ok_or_else(|| RpcError::invalid_params(format!("unknown asset {name:?}")))?;
+                let s: ckb_jsonrpc_types::Script = serde_json::from_value(json!({
+                    "code_hash": udt.script.code_hash,
+                    "hash_type": udt.script.hash_type,
+                    "args": udt.script.args,
+                }))
+                .map_err(|e| RpcError::invalid_params(e.to_string()))?;
+                attrs.push(Attribute::UdtScript(CkbScript(s.into())));
+            }
+        }
+        let key = SecretKey::from_slice(&EXTERNAL_NODE_KEY)
+            .map_err(|e| RpcError::app(e.to_string(), Value::Null))?;
+        attrs.push(Attribute::PayeePublicKey(PublicKey::from_secret_key(
+            SECP256K1, &key,
+        )));
+        let preimage: [u8; 32] = rand::thread_rng().gen();
+        let hash = HashAlgorithm::CkbHash.hash(preimage);
+        let mut invoice = CkbInvoice {
+            currency,
+            amount,
+            signature: None,
+            data: InvoiceData {
+                timestamp: now_ms(),
+                payment_hash: hash.into(),
+                attrs,
+            },
+        };
+        invoice
+            .update_signature(|msg| SECP256K1.sign_ecdsa_recoverable(msg, &key))
+            .map_err(|e| RpcError::app(e.to_string(), Value::Null))?;
+        self.state().outcomes.insert(hash, p.outcome);
+        Ok(json!({
+            "invoice": invoice.to_string(),
+            "payment_hash": format!("0x{}", hex::encode(hash)),
+        }))
+    }
+}
+
+/// The key of the "other node" whose invoices `sim_external_invoice` makes.
+const EXTERNAL_NODE_KEY: [u8; 32] = [0x43; 32];
 
 fn default_arrival_ms() -> u64 {
     100

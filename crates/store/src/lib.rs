@@ -7,8 +7,10 @@
 
 pub mod admin;
 pub mod apps;
+pub mod ledger;
 pub mod nonces;
 pub mod tips;
+pub mod withdrawals;
 
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -48,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "tip change notifications",
         include_str!("../migrations/0002_tip_change_notifications.sql"),
+    ),
+    (
+        3,
+        "withdrawals",
+        include_str!("../migrations/0003_withdrawals.sql"),
     ),
 ];
 

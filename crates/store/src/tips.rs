@@ -1,6 +1,7 @@
 //! Tips: creation with its intent persisted before the hub is asked, the watcher's claims and
 //! state transitions, and the one credit path.
 
+use crate::ledger::{self, Account, Cause, Entry};
 use crate::{is_unique_violation, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use fiber_link_core::{Amount, TipState};
@@ -600,28 +601,19 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let author = ensure_account(&mut tx, &app_id, "author", Some(to_user), &asset).await?;
-        let hub = ensure_account(&mut tx, &app_id, "hub", None, &asset).await?;
-        let txn_id: i64 = sqlx::query_scalar(
-            "INSERT INTO ledger_transactions (app_id, kind, idempotency_key, tip_id)
-             VALUES ($1, 'tip_settle', $2, $3) RETURNING id",
+        let amount = parse_amount(&amount)?.base_units();
+        ledger::post(
+            &mut tx,
+            &app_id,
+            &asset,
+            "tip_settle",
+            &format!("tip:{id}:settle"),
+            Cause::Tip(id),
+            &[
+                Entry::credit(Account::Author(to_user), amount),
+                Entry::debit(Account::Hub, amount),
+            ],
         )
-        .bind(&app_id)
-        .bind(format!("tip:{id}:settle"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO ledger_entries (transaction_id, account_id, app_id, asset, amount)
-             VALUES ($1, $2, $4, $5, $6::numeric), ($1, $3, $4, $5, -($6::numeric))",
-        )
-        .bind(txn_id)
-        .bind(author)
-        .bind(hub)
-        .bind(&app_id)
-        .bind(&asset)
-        .bind(&amount)
-        .execute(&mut *tx)
         .await?;
         let settled = EventRow {
             from: Some(state),
@@ -677,36 +669,100 @@ impl Store {
                 .await?,
         )
     }
-}
 
-/// The id of an account, created on first use.
-async fn ensure_account(
-    tx: &mut Transaction<'_, Postgres>,
-    app_id: &str,
-    kind: &str,
-    user_id: Option<i64>,
-    asset: &str,
-) -> Result<i64> {
-    sqlx::query(
-        "INSERT INTO accounts (app_id, kind, user_id, asset) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (app_id, kind, COALESCE(user_id, 0), asset) DO NOTHING",
-    )
-    .bind(app_id)
-    .bind(kind)
-    .bind(user_id)
-    .bind(asset)
-    .execute(&mut **tx)
-    .await?;
-    // A row inserted by a concurrent transaction is visible here: ON CONFLICT waited for it
-    // to commit, and each statement of a read-committed transaction takes a new snapshot.
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM accounts WHERE app_id = $1 AND kind = $2
-            AND COALESCE(user_id, 0) = COALESCE($3, 0) AND asset = $4",
-    )
-    .bind(app_id)
-    .bind(kind)
-    .bind(user_id)
-    .bind(asset)
-    .fetch_one(&mut **tx)
-    .await?)
+    /// A user's tips, received or sent, newest first, after the keyset `cursor` (created_at, id).
+    pub async fn list_tips(
+        &self,
+        app_id: &str,
+        user: &str,
+        received: bool,
+        state: Option<TipState>,
+        cursor: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<TipRow>> {
+        let side = if received {
+            "to_user_id"
+        } else {
+            "from_user_id"
+        };
+        let sql = format!(
+            "SELECT {TIP_COLUMNS} {TIP_FROM}
+              WHERE t.app_id = $1
+                AND t.{side} = (SELECT id FROM users WHERE app_id = $1 AND external_id = $2)
+                AND ($3::text IS NULL OR t.state = $3)
+                AND ($4::timestamptz IS NULL OR (t.created_at, t.id) < ($4, $5))
+              ORDER BY t.created_at DESC, t.id DESC LIMIT $6"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(app_id)
+            .bind(user)
+            .bind(state.map(|s| s.as_str()))
+            .bind(cursor.map(|c| c.0))
+            .bind(cursor.map(|c| c.1))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(tip_from_row).collect()
+    }
+
+    /// Counts for a dashboard: tips received, received and settled, and sent.
+    pub async fn tip_counts(&self, app_id: &str, user: &str) -> Result<(i64, i64, i64)> {
+        let r = sqlx::query(
+            "WITH u AS (SELECT id FROM users WHERE app_id = $1 AND external_id = $2)
+             SELECT (SELECT count(*) FROM tip_intents t, u
+                      WHERE t.app_id = $1 AND t.to_user_id = u.id) AS received,
+                    (SELECT count(*) FROM tip_intents t, u
+                      WHERE t.app_id = $1 AND t.to_user_id = u.id AND t.state = 'SETTLED')
+                      AS settled,
+                    (SELECT count(*) FROM tip_intents t, u
+                      WHERE t.app_id = $1 AND t.from_user_id = u.id) AS sent",
+        )
+        .bind(app_id)
+        .bind(user)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            r.try_get("received")?,
+            r.try_get("settled")?,
+            r.try_get("sent")?,
+        ))
+    }
+
+    /// The app's settled tips in settlement order after `after` (commit xid, ledger id). Only
+    /// settlements whose database transaction id is below the oldest still running are handed
+    /// out, so one that commits late can never fall behind a cursor already given.
+    pub async fn settled_feed(
+        &self,
+        app_id: &str,
+        after: Option<(u64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<(TipRow, (u64, i64))>> {
+        let sql = format!(
+            "SELECT {TIP_COLUMNS}, lt.commit_xid::text AS xid, lt.id AS lid
+               FROM ledger_transactions lt
+               JOIN tip_intents t ON t.id = lt.tip_id
+               JOIN users fu ON fu.id = t.from_user_id
+               JOIN users tu ON tu.id = t.to_user_id
+              WHERE lt.app_id = $1 AND lt.kind = 'tip_settle'
+                AND lt.commit_xid < pg_snapshot_xmin(pg_current_snapshot())
+                AND ($2::text IS NULL OR (lt.commit_xid, lt.id) > ($2::text::xid8, $3))
+              ORDER BY lt.commit_xid, lt.id LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(app_id)
+            .bind(after.map(|a| a.0.to_string()))
+            .bind(after.map(|a| a.1))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let xid: String = r.try_get("xid")?;
+                let xid = xid
+                    .parse::<u64>()
+                    .map_err(|_| StoreError::Corrupt(format!("xid {xid:?}")))?;
+                Ok((tip_from_row(r)?, (xid, r.try_get("lid")?)))
+            })
+            .collect()
+    }
 }

@@ -6,6 +6,8 @@
 //! `core`. Crediting goes through the store's one credit path. A hub that fails or cannot be
 //! reached only delays a check (backoff with jitter); it never ends a tip.
 
+pub mod payouts;
+
 use chrono::{DateTime, Utc};
 use fiber_link_core::crypto::PreimageKey;
 use fiber_link_core::{

@@ -5,7 +5,7 @@
 use fiber_link_api::{ApiSettings, AppState, Rate};
 use fiber_link_client::SignedClient;
 use fiber_link_core::crypto::{generate_app_secret, MasterKey};
-use fiber_link_core::{Amount, Asset, Assets, Schedule, Script};
+use fiber_link_core::{Amount, Asset, Assets, FeeMode, Policy, Schedule, Script, WithdrawalConfig};
 use fiber_link_fnn::{HubClient, HubConfig};
 use fiber_link_hubsim::{HubSim, SimOptions, SimUdt};
 use fiber_link_store::Store;
@@ -96,6 +96,31 @@ pub struct StackOptions {
     pub hub_token: Option<String>,
     pub client_hub_token: Option<String>,
     pub settle_delay: Duration,
+    pub withdrawals: WithdrawalConfig,
+}
+
+/// Withdrawals as most tests want them: Fiber payouts of both assets, fee deducted, no caps.
+pub fn test_withdrawals() -> WithdrawalConfig {
+    let open = |symbol: &str| {
+        (
+            symbol.to_string(),
+            Policy {
+                allowed: true,
+                min: Amount::ZERO,
+                max_per_request: None,
+                author_daily_cap: None,
+                app_daily_cap: None,
+                cooldown_secs: 0,
+                approval_threshold: None,
+            },
+        )
+    };
+    WithdrawalConfig {
+        fee_mode: FeeMode::Deduct,
+        onchain: None,
+        fiber_fee_per_thousand: 5,
+        defaults: vec![open("CKB"), open("RUSD")],
+    }
 }
 
 impl Default for StackOptions {
@@ -114,6 +139,7 @@ impl Default for StackOptions {
             hub_token: None,
             client_hub_token: None,
             settle_delay: Duration::from_millis(100),
+            withdrawals: test_withdrawals(),
         }
     }
 }
@@ -180,6 +206,7 @@ impl Stack {
             rate_per_app_method: o.rate_per_app_method,
             rate_per_app_user: o.rate_per_app_user,
             public_url: Some(api_url.clone()),
+            withdrawals: o.withdrawals.clone(),
             ..ApiSettings::default()
         };
         let state = AppState::new(store.clone(), hub.clone(), settings.clone(), &master);
@@ -246,6 +273,46 @@ impl Stack {
         let store = Store::connect(&self.db_url, 8).await.unwrap();
         let w = Watcher::new(store, self.hub.clone(), s, self.master.preimage_key());
         tokio::spawn(w.run(self.shutdown.subscribe()));
+    }
+
+    /// Starts a withdrawal executor (Fiber payouts only) on its own pool; it stops with the stack.
+    pub async fn start_payouts(&self) {
+        let store = Store::connect(&self.db_url, 4).await.unwrap();
+        let p = fiber_link_worker::payouts::Payouts::new(
+            store,
+            self.hub.clone(),
+            None,
+            fiber_link_worker::payouts::PayoutSettings {
+                idle_poll: Duration::from_millis(20),
+                poll: Duration::from_millis(50),
+                lease: Duration::from_secs(5),
+                max_backoff: Duration::from_millis(400),
+                ..Default::default()
+            },
+        );
+        tokio::spawn(p.run(self.shutdown.subscribe()));
+    }
+
+    /// Pays `n` tips of `amount` CKB to `to` (through the simulator) and waits until they are
+    /// credited by a worker the caller started.
+    pub async fn fund(&self, c: &SignedClient, to: &str, asset: &str, amount: &str, n: usize) {
+        for i in 0..n {
+            let t = c
+                .result(
+                    "tip.create",
+                    json!({"post_id": format!("fund{i}"), "from_user_id": "funder", "to_user_id": to, "asset": asset, "amount": amount}),
+                )
+                .await
+                .unwrap();
+            self.sim(
+                "sim_pay_invoice",
+                json!({"invoice": t["invoice"], "delay_ms": 1}),
+            )
+            .await;
+            let id = t["tip_id"].as_str().unwrap().to_string();
+            self.wait_state(c, &id, "SETTLED", Duration::from_secs(10))
+                .await;
+        }
     }
 
     /// Calls a `sim_` control method over HTTP.

@@ -130,7 +130,7 @@ module FiberLink
         raise Refusal.new(-32_002, "tip_not_found", "no such tip")
       end
 
-      tip.delete("invoice") unless tip["from_user_id"].to_s == viewer.id.to_s
+      %w[invoice pay_url qr_data_url].each { |k| tip.delete(k) } unless tip["from_user_id"].to_s == viewer.id.to_s
       tip
     end
 

@@ -1,0 +1,525 @@
+//! On-chain CKB payouts: parsing recipients' addresses, the hot wallet, building and signing a
+//! payout transaction whose fee is exactly the quoted one, and the CKB node's RPC (send, status,
+//! live cells).
+//!
+//! Addresses, signing and the RPC client are ckb-sdk's. The transaction is assembled here rather
+//! than with ckb-sdk's builders because those choose the fee themselves; a payout must pay the
+//! fee the author was quoted, to the shannon.
+
+use ckb_sdk::rpc::ckb_indexer::{Order, ScriptType, SearchKey, SearchKeyFilter, SearchMode};
+use ckb_sdk::rpc::CkbRpcAsyncClient;
+use ckb_sdk::traits::SecpCkbRawKeySigner;
+use ckb_sdk::types::ScriptGroupType;
+use ckb_sdk::unlock::{ScriptSigner, SecpSighashScriptSigner};
+use ckb_sdk::{Address, AddressPayload, NetworkType, ScriptGroup};
+use ckb_types::bytes::Bytes;
+use ckb_types::core::{Capacity, DepType, ScriptHashType, TransactionBuilder, TransactionView};
+use ckb_types::packed::{self, CellDep, CellInput, CellOutput, OutPoint, Script, WitnessArgs};
+use ckb_types::prelude::*;
+use ckb_types::H256;
+use fiber_link_core::Amount;
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use ckb_jsonrpc_types::Status as TxStatusKind;
+
+/// One CKB in shannons.
+pub const ONE_CKB: u64 = 100_000_000;
+
+/// The size in a block of a payout transaction: 412 bytes with one input and a recipient lock
+/// with 20 bytes of args, 52 more per input (out point, since and an empty witness).
+pub fn payout_tx_size(inputs: usize, recipient_args_len: usize) -> u64 {
+    (412 + 52 * inputs + recipient_args_len).saturating_sub(20) as u64
+}
+
+/// A recipient's address, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    /// The address in the full (CKB2021) format.
+    pub canonical: String,
+    /// The smallest capacity a cell with this lock can hold (shannons).
+    pub min_capacity: Amount,
+    /// Length of the lock's args.
+    pub args_len: usize,
+}
+
+/// Parses a CKB address (full or short format, any lock) for `mainnet` or the test networks.
+/// Errors are `(reason, sentence)` as the API reports them.
+pub fn parse_address(s: &str, mainnet: bool) -> Result<Recipient, (&'static str, String)> {
+    let addr = Address::from_str(s.trim())
+        .map_err(|e| ("address_malformed", format!("not a CKB address: {e}")))?;
+    let is_mainnet = addr.network() == NetworkType::Mainnet;
+    if is_mainnet != mainnet {
+        let (theirs, ours) = if is_mainnet {
+            ("mainnet", "a test network")
+        } else {
+            ("a test network", "mainnet")
+        };
+        return Err((
+            "address_wrong_network",
+            format!("the address is for {theirs}; this service pays out on {ours}"),
+        ));
+    }
+    let script = Script::from(&addr);
+    let args_len = script.args().raw_data().len();
+    let min_capacity = script
+        .occupied_capacity()
+        .ok()
+        .and_then(|c| c.safe_add(Capacity::bytes(8).ok()?).ok())
+        .map(|c| Amount::from_base_units(u128::from(c.as_u64())))
+        .ok_or((
+            "address_malformed",
+            "the address's lock is too large".into(),
+        ))?;
+    let canonical = Address::new(addr.network(), addr.payload().clone(), true).to_string();
+    Ok(Recipient {
+        canonical,
+        min_capacity,
+        args_len,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The node did not answer, or answered something we could not read: try again later.
+    #[error("the CKB node is unavailable: {0}")]
+    Unavailable(String),
+    /// The node refused the transaction.
+    #[error("the CKB node refused the transaction ({code}): {message}")]
+    Refused { code: i64, message: String },
+    /// The hot wallet cannot cover the payout with its confirmed plain cells right now.
+    #[error("the hot wallet cannot cover this payout: {0}")]
+    InsufficientFunds(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ChainError {
+    fn from_rpc(e: ckb_sdk::RpcError) -> ChainError {
+        match e {
+            ckb_sdk::RpcError::Rpc(e) => ChainError::Refused {
+                code: e.code.code(),
+                message: e.message,
+            },
+            other => ChainError::Unavailable(other.to_string()),
+        }
+    }
+
+    /// The node already has this very transaction (in its pool): sending it again is a no-op.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, ChainError::Refused { code: -1107, .. })
+    }
+}
+
+/// What the chain says of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxState {
+    /// In the node's pool (pending or proposed).
+    InPool,
+    /// In the canonical chain at this block.
+    Committed { block_number: u64 },
+    /// The node does not know it (never seen, dropped, or rejected).
+    Unknown { reason: Option<String> },
+}
+
+/// The CKB node's RPC (with the built-in indexer).
+#[derive(Clone)]
+pub struct ChainClient {
+    rpc: CkbRpcAsyncClient,
+    url: String,
+}
+
+impl std::fmt::Debug for ChainClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainClient")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl ChainClient {
+    pub fn new(url: &str, timeout: Duration) -> Result<ChainClient, ChainError> {
+        let rpc = CkbRpcAsyncClient::new_with_timeout(url, timeout)
+            .map_err(|e| ChainError::Invalid(format!("CKB RPC url {url:?}: {e}")))?;
+        Ok(ChainClient {
+            rpc,
+            url: url.to_string(),
+        })
+    }
+
+    pub async fn tip_block_number(&self) -> Result<u64, ChainError> {
+        let n = self
+            .rpc
+            .get_tip_block_number()
+            .await
+            .map_err(ChainError::from_rpc)?;
+        Ok(n.value())
+    }
+
+    /// The cell dep of the secp256k1-blake160-sighash-all lock: the dep group at output 0 of the
+    /// genesis block's second transaction (the same rule on mainnet, testnet and dev chains).
+    pub async fn sighash_dep(&self) -> Result<CellDep, ChainError> {
+        let genesis = self
+            .rpc
+            .get_block_by_number(0.into())
+            .await
+            .map_err(ChainError::from_rpc)?
+            .ok_or_else(|| ChainError::Unavailable("the node has no genesis block".into()))?;
+        let tx = genesis
+            .transactions
+            .get(1)
+            .ok_or_else(|| ChainError::Invalid("the genesis block has no dep group".into()))?;
+        let hash: packed::Byte32 = tx.hash.pack();
+        Ok(CellDep::new_builder()
+            .out_point(OutPoint::new(hash, 0))
+            .dep_type(DepType::DepGroup)
+            .build())
+    }
+
+    pub async fn tx_state(&self, hash: &H256) -> Result<TxState, ChainError> {
+        let r = self
+            .rpc
+            .get_transaction_status(hash.clone())
+            .await
+            .map_err(ChainError::from_rpc)?;
+        Ok(match r.tx_status.status {
+            TxStatusKind::Pending | TxStatusKind::Proposed => TxState::InPool,
+            TxStatusKind::Committed => TxState::Committed {
+                block_number: r.tx_status.block_number.map(|b| b.value()).ok_or_else(|| {
+                    ChainError::Unavailable("a committed transaction without a block".into())
+                })?,
+            },
+            TxStatusKind::Unknown | TxStatusKind::Rejected => TxState::Unknown {
+                reason: r.tx_status.reason,
+            },
+        })
+    }
+
+    /// Sends a signed transaction. The node answers "duplicated" when it already has it; that is
+    /// success too.
+    pub async fn send(&self, tx: &ckb_jsonrpc_types::Transaction) -> Result<(), ChainError> {
+        match self.rpc.send_transaction(tx.clone(), None).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = ChainError::from_rpc(e);
+                if e.is_duplicate() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Whether a cell is spent ("dead") in the canonical chain. `false` for live or unknown.
+    pub async fn is_spent(&self, op: &ckb_jsonrpc_types::OutPoint) -> Result<bool, ChainError> {
+        let c = self
+            .rpc
+            .get_live_cell(op.clone(), false)
+            .await
+            .map_err(ChainError::from_rpc)?;
+        Ok(c.status == "dead")
+    }
+
+    /// The confirmed plain cells (no type script, no data) of `lock`, oldest first.
+    pub async fn plain_cells(
+        &self,
+        lock: &Script,
+        max: usize,
+    ) -> Result<Vec<(OutPoint, u64)>, ChainError> {
+        let key = SearchKey {
+            script: lock.clone().into(),
+            script_type: ScriptType::Lock,
+            script_search_mode: Some(SearchMode::Exact),
+            filter: Some(SearchKeyFilter {
+                script_len_range: Some([0u64.into(), 1u64.into()]),
+                output_data_len_range: Some([0u64.into(), 1u64.into()]),
+                ..Default::default()
+            }),
+            with_data: Some(false),
+            group_by_transaction: None,
+        };
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .rpc
+                .get_cells(key.clone(), Order::Asc, 100u32.into(), after)
+                .await
+                .map_err(ChainError::from_rpc)?;
+            let n = page.objects.len();
+            for c in page.objects {
+                out.push((c.out_point.into(), c.output.capacity.value()));
+            }
+            if n < 100 || out.len() >= max {
+                break;
+            }
+            after = Some(page.last_cursor);
+        }
+        Ok(out)
+    }
+}
+
+/// A payout transaction, signed, with what the executor needs to persist about it.
+#[derive(Clone, Debug)]
+pub struct SignedPayout {
+    pub tx: ckb_jsonrpc_types::Transaction,
+    /// `0x` + 64 hex digits.
+    pub hash: String,
+    pub size: u64,
+    /// The inputs, as `0x<tx hash>:<index>`.
+    pub inputs: Vec<String>,
+}
+
+/// The operator's hot wallet: one secp256k1 key with the default sighash lock.
+pub struct HotWallet {
+    key: secp256k1::SecretKey,
+    lock: Script,
+    mainnet: bool,
+}
+
+impl std::fmt::Debug for HotWallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotWallet")
+            .field("address", &self.address())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `0x<hash>:<index>` of an out point.
+pub fn out_point_key(op: &OutPoint) -> String {
+    let idx: u32 = op.index().unpack();
+    format!("0x{}:{idx}", hex::encode(op.tx_hash().raw_data()))
+}
+
+impl HotWallet {
+    /// From a private key: 64 hex digits, with or without `0x`, surrounding space ignored.
+    pub fn from_hex(key: &str, mainnet: bool) -> Result<HotWallet, String> {
+        let k = key.trim();
+        let k = k.strip_prefix("0x").unwrap_or(k);
+        let bytes = hex::decode(k).map_err(|_| "the hot wallet key must be 32 bytes of hex")?;
+        let key = secp256k1::SecretKey::from_slice(&bytes)
+            .map_err(|_| "the hot wallet key is not a valid secp256k1 key".to_string())?;
+        let pubkey = secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &key);
+        let hash = ckb_hash::blake2b_256(pubkey.serialize());
+        let lock = Script::new_builder()
+            .code_hash(ckb_sdk::constants::SIGHASH_TYPE_HASH.pack())
+            .hash_type(ScriptHashType::Type)
+            .args(Bytes::copy_from_slice(&hash[..20]).pack())
+            .build();
+        Ok(HotWallet { key, lock, mainnet })
+    }
+
+    pub fn lock(&self) -> &Script {
+        &self.lock
+    }
+
+    pub fn address(&self) -> String {
+        let network = if self.mainnet {
+            NetworkType::Mainnet
+        } else {
+            NetworkType::Testnet
+        };
+        Address::new(network, AddressPayload::from(self.lock.clone()), true).to_string()
+    }
+
+    /// The wallet's confirmed plain balance (shannons).
+    pub async fn balance(&self, chain: &ChainClient) -> Result<u64, ChainError> {
+        Ok(chain
+            .plain_cells(&self.lock, usize::MAX)
+            .await?
+            .iter()
+            .map(|c| c.1)
+            .sum())
+    }
+
+    /// Builds and signs a payout of `receive` shannons to `to` that pays exactly `fee`, from
+    /// confirmed plain cells of the wallet not in `exclude` (inputs of payouts still in flight),
+    /// with change back to the wallet. The transaction is at most `max_bytes` in a block, so the
+    /// fee covers `fee_rate` for its real size.
+    pub async fn build_payout(
+        &self,
+        chain: &ChainClient,
+        to: &str,
+        receive: u64,
+        fee: u64,
+        max_bytes: u64,
+        exclude: &HashSet<String>,
+    ) -> Result<SignedPayout, ChainError> {
+        let addr = Address::from_str(to)
+            .map_err(|e| ChainError::Invalid(format!("recipient address: {e}")))?;
+        let to_lock = Script::from(&addr);
+        let args_len = to_lock.args().raw_data().len();
+        let to_out = CellOutput::new_builder()
+            .capacity(Pack::<packed::Uint64>::pack(&receive))
+            .lock(to_lock)
+            .build();
+        if to_out
+            .occupied_capacity(Capacity::zero())
+            .map(|c| c.as_u64() > receive)
+            .unwrap_or(true)
+        {
+            return Err(ChainError::Invalid(format!(
+                "{receive} shannons do not fill a cell for this address"
+            )));
+        }
+        let change_min = 61 * ONE_CKB;
+        let max_inputs = (1..=64)
+            .take_while(|n| payout_tx_size(*n, args_len) <= max_bytes)
+            .last()
+            .ok_or_else(|| ChainError::Invalid(format!("max_tx_bytes {max_bytes} is too small")))?;
+        let cells = chain.plain_cells(&self.lock, 10_000).await?;
+        let mut inputs = Vec::new();
+        let mut total: u64 = 0;
+        let need = receive
+            .checked_add(fee)
+            .ok_or_else(|| ChainError::Invalid("amount overflow".into()))?;
+        for (op, cap) in cells {
+            if exclude.contains(&out_point_key(&op)) {
+                continue;
+            }
+            inputs.push(op);
+            total = total.saturating_add(cap);
+            // exactly what is needed (no change), or enough for a change cell
+            if total == need || total >= need.saturating_add(change_min) {
+                break;
+            }
+            if inputs.len() == max_inputs {
+                // keep the largest-first property simple: drop the smallest and go on
+                return Err(ChainError::InsufficientFunds(format!(
+                    "{max_inputs} cells hold {total} shannons; {need} plus a {change_min}-shannon change cell is needed (consolidate the wallet's cells)"
+                )));
+            }
+        }
+        if total != need && total < need.saturating_add(change_min) {
+            return Err(ChainError::InsufficientFunds(format!(
+                "the wallet's confirmed cells hold {total} shannons; {need} plus a change cell is needed"
+            )));
+        }
+        let mut outputs = vec![to_out];
+        if total > need {
+            outputs.push(
+                CellOutput::new_builder()
+                    .capacity(Pack::<packed::Uint64>::pack(&(total - need)))
+                    .lock(self.lock.clone())
+                    .build(),
+            );
+        }
+        let n_out = outputs.len();
+        let dep = chain.sighash_dep().await?;
+        let placeholder = WitnessArgs::new_builder()
+            .lock(Some(Bytes::from(vec![0u8; 65])).pack())
+            .build();
+        let mut witnesses: Vec<packed::Bytes> = vec![placeholder.as_bytes().pack()];
+        witnesses.resize(inputs.len(), Bytes::new().pack());
+        let input_keys: Vec<String> = inputs.iter().map(out_point_key).collect();
+        let tx = TransactionBuilder::default()
+            .cell_dep(dep)
+            .inputs(inputs.into_iter().map(|op| CellInput::new(op, 0)))
+            .outputs(outputs)
+            .outputs_data(vec![Bytes::new().pack(); n_out])
+            .witnesses(witnesses)
+            .build();
+        let tx = self.sign(tx, input_keys.len())?;
+        let size = tx.data().serialized_size_in_block() as u64;
+        if size > max_bytes {
+            return Err(ChainError::Invalid(format!(
+                "the payout transaction is {size} bytes, over the configured {max_bytes}"
+            )));
+        }
+        let hash: H256 = tx.hash().unpack();
+        Ok(SignedPayout {
+            tx: tx.data().into(),
+            hash: format!("{hash:#x}"),
+            size,
+            inputs: input_keys,
+        })
+    }
+
+    fn sign(&self, tx: TransactionView, n_inputs: usize) -> Result<TransactionView, ChainError> {
+        let signer = SecpSighashScriptSigner::new(Box::new(
+            SecpCkbRawKeySigner::new_with_secret_keys(vec![self.key]),
+        ));
+        let group = ScriptGroup {
+            script: self.lock.clone(),
+            group_type: ScriptGroupType::Lock,
+            input_indices: (0..n_inputs).collect(),
+            output_indices: Vec::new(),
+        };
+        signer
+            .sign_tx(&tx, &group)
+            .map_err(|e| ChainError::Invalid(format!("signing failed: {e}")))
+    }
+}
+
+/// Parses a stored transaction hash.
+pub fn parse_hash(s: &str) -> Result<H256, String> {
+    H256::from_str(s.trim_start_matches("0x")).map_err(|e| format!("tx hash {s:?}: {e}"))
+}
+
+/// The out points a stored transaction spends, as `0x<hash>:<index>`.
+pub fn tx_inputs(tx: &ckb_jsonrpc_types::Transaction) -> Vec<ckb_jsonrpc_types::OutPoint> {
+    tx.inputs
+        .iter()
+        .map(|i| i.previous_output.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEV_KEY: &str = "0xd00c06bfd800d27397002dca6fb0993d5ba6399b4238b2f29ee9deb97593d2bc";
+
+    #[test]
+    fn addresses_are_parsed_not_prefix_checked() {
+        let full = "ckt1qzda0cr08m85hc8jlnfp3zer7xulejywt49kt2rr0vthywaa50xwsqwgx292hnvmn68xf779vmzrshpmm6epn4c0cgwga";
+        let short = "ckt1qyqvsv5240xeh85wvnau2eky8pwrhh4jr8ts8vyj37";
+        let a = parse_address(full, false).unwrap();
+        assert_eq!(a.canonical, full);
+        assert_eq!(a.min_capacity, Amount::from_base_units(61 * 100_000_000));
+        assert_eq!(
+            parse_address(short, false).unwrap().canonical,
+            full,
+            "short format is the same lock"
+        );
+        assert_eq!(
+            parse_address(full, true).unwrap_err().0,
+            "address_wrong_network"
+        );
+        let mut broken = full.to_string();
+        broken.pop();
+        broken.push('q');
+        assert_eq!(
+            parse_address(&broken, false).unwrap_err().0,
+            "address_malformed"
+        );
+        assert_eq!(
+            parse_address("ckt1", false).unwrap_err().0,
+            "address_malformed"
+        );
+        assert_eq!(
+            parse_address("ckt1qyqvsv5240xeh85wvnau2eky8pwrhh4jr8ts8vyj3x", false)
+                .unwrap_err()
+                .0,
+            "address_malformed"
+        );
+    }
+
+    #[test]
+    fn the_dev_chain_key_has_its_known_address() {
+        let w = HotWallet::from_hex(DEV_KEY, false).unwrap();
+        assert_eq!(
+            w.address(),
+            "ckt1qzda0cr08m85hc8jlnfp3zer7xulejywt49kt2rr0vthywaa50xwsqwgx292hnvmn68xf779vmzrshpmm6epn4c0cgwga"
+        );
+        assert!(HotWallet::from_hex("0x12", false).is_err());
+    }
+
+    #[test]
+    fn payout_sizes() {
+        assert_eq!(payout_tx_size(1, 20), 464);
+        assert_eq!(payout_tx_size(2, 20), 516);
+    }
+}

@@ -1,0 +1,399 @@
+//! Operator commands for withdrawals: `fiber-link withdrawal …` and `fiber-link app policy …`.
+
+use crate::config::Config;
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use fiber_link_core::{format_decimal, parse_decimal, Amount, Asset, WithdrawalState};
+use fiber_link_fnn::HubClient;
+use fiber_link_store::withdrawals::{PolicyOverride, WithdrawalRow};
+use fiber_link_store::{Store, StoreError};
+use fiber_link_worker::payouts::{FailOutcome, Onchain, Payouts};
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Subcommand)]
+pub enum WithdrawalCommand {
+    /// List withdrawals (oldest first), by default those not finished.
+    List {
+        /// Only these states (repeatable); `all` for every state.
+        #[arg(long = "state")]
+        states: Vec<String>,
+        /// Only withdrawals that have not moved for `withdrawals.stuck_after_secs`.
+        #[arg(long)]
+        stuck: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One withdrawal with its timeline.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a withdrawal awaiting approval (it is queued for the worker).
+    Approve {
+        id: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Cancel a withdrawal that has not started executing; its funds go back to the author.
+    Cancel {
+        id: String,
+        #[arg(long, default_value = "cancelled by the operator")]
+        reason: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Make an unfinished withdrawal due now (after fixing what stopped it).
+    Retry {
+        id: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Fail a withdrawal and release its funds, only once the chain or the hub proves the payout
+    /// was not made and cannot be made any more.
+    Fail {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+#[derive(Args)]
+pub struct Who {
+    /// Who does this (recorded in the withdrawal's timeline); default $USER.
+    #[arg(long)]
+    by: Option<String>,
+}
+
+impl Who {
+    fn name(&self) -> String {
+        self.by
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "operator".into())
+    }
+}
+
+// Parsed once per run; boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// The app's effective withdrawal policy per asset (defaults from the configuration, with
+    /// the app's own settings over them).
+    Show {
+        app_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change the app's policy for one asset. Amounts are in asset units; `default` goes back to
+    /// the configured default.
+    Set {
+        app_id: String,
+        #[arg(long)]
+        asset: String,
+        /// true, false or default.
+        #[arg(long)]
+        allowed: Option<String>,
+        #[arg(long)]
+        min: Option<String>,
+        #[arg(long)]
+        max_per_request: Option<String>,
+        #[arg(long)]
+        author_daily_cap: Option<String>,
+        #[arg(long)]
+        app_daily_cap: Option<String>,
+        /// Seconds, or `default`.
+        #[arg(long)]
+        cooldown_secs: Option<String>,
+        #[arg(long)]
+        approval_threshold: Option<String>,
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+fn parse_id(s: &str) -> Result<Uuid> {
+    Uuid::try_parse(s).map_err(|_| anyhow!("{s:?} is not a withdrawal id"))
+}
+
+fn asset_of<'a>(cfg: &'a Config, symbol: &str) -> Result<&'a Asset> {
+    cfg.api
+        .assets
+        .get(symbol)
+        .ok_or_else(|| anyhow!("no asset {symbol} is configured"))
+}
+
+fn fmt(cfg: &Config, asset: &str, a: Amount) -> String {
+    let d = cfg.api.assets.get(asset).map(|a| a.decimals).unwrap_or(0);
+    format!("{} {asset}", format_decimal(a, d))
+}
+
+fn line(cfg: &Config, w: &WithdrawalRow) -> String {
+    format!(
+        "{}  {}  {:<17}  {}  {} user {}  {} → {}  {}",
+        w.id,
+        w.app_id,
+        w.state.as_str(),
+        w.rail.as_str(),
+        fmt(cfg, &w.asset, w.amount),
+        w.user,
+        w.created_at.format("%Y-%m-%d %H:%M:%S"),
+        w.progressed_at.format("%H:%M:%S"),
+        w.last_error.as_deref().unwrap_or("")
+    )
+}
+
+/// The on-chain part of the executor, when configured.
+pub async fn onchain(cfg: &Config) -> Result<Option<Onchain>> {
+    let (Some(rt), Some(oc)) = (&cfg.onchain, &cfg.api.withdrawals.onchain) else {
+        return Ok(None);
+    };
+    let key = cfg.hot_wallet_key()?.unwrap_or_default();
+    let wallet = fiber_link_chain::HotWallet::from_hex(&key, cfg.api.mainnet())
+        .map_err(|e| anyhow!("hot wallet key: {e}"))?;
+    let chain = fiber_link_chain::ChainClient::new(&rt.rpc_url, rt.timeout)?;
+    Ok(Some(Onchain {
+        chain,
+        wallet,
+        max_tx_bytes: oc.max_tx_bytes,
+        confirmations: oc.confirmations,
+    }))
+}
+
+pub async fn withdrawal(cfg: Config, store: Store, cmd: WithdrawalCommand) -> Result<()> {
+    let found = |id: Uuid, r: Result<WithdrawalRow, StoreError>| match r {
+        Err(StoreError::NotFound) => Err(anyhow!("no withdrawal {id}")),
+        Err(StoreError::Conflict(m)) => Err(anyhow!(m)),
+        other => other.map_err(|e| anyhow!(e)),
+    };
+    match cmd {
+        WithdrawalCommand::List {
+            states,
+            stuck,
+            limit,
+            json,
+        } => {
+            let rows = if stuck {
+                store.stuck_withdrawals(cfg.payouts.stuck_after).await?
+            } else {
+                let states: Vec<WithdrawalState> = if states.is_empty() {
+                    WithdrawalState::ALL
+                        .into_iter()
+                        .filter(|s| !s.is_final())
+                        .collect()
+                } else if states.iter().any(|s| s == "all") {
+                    Vec::new()
+                } else {
+                    states
+                        .iter()
+                        .map(|s| s.to_uppercase().parse().map_err(|e: String| anyhow!(e)))
+                        .collect::<Result<_>>()?
+                };
+                store.operator_withdrawals(&states, limit).await?
+            };
+            if json {
+                println!("{}", serde_json::to_string(&rows)?);
+            } else if rows.is_empty() {
+                println!("no withdrawals");
+            } else {
+                for w in &rows {
+                    println!("{}", line(&cfg, w));
+                }
+            }
+        }
+        WithdrawalCommand::Show { id, json } => {
+            let id = parse_id(&id)?;
+            let w = found(
+                id,
+                store
+                    .withdrawal_any_app(id)
+                    .await?
+                    .ok_or(StoreError::NotFound),
+            )?;
+            let events = store.withdrawal_events(id).await?;
+            if json {
+                println!("{}", json!({"withdrawal": w, "events": events}));
+            } else {
+                println!("{}", line(&cfg, &w));
+                println!(
+                    "fee {} ({}), recipient receives {}",
+                    fmt(&cfg, &w.asset, w.fee),
+                    w.fee_mode.as_str(),
+                    fmt(&cfg, &w.asset, w.receive)
+                );
+                println!("destination {}", w.destination);
+                if let Some(h) = &w.tx_hash {
+                    println!(
+                        "transaction {h} (built {} time(s)), confirmations {:?}",
+                        w.tx_builds, w.confirmations
+                    );
+                }
+                if let Some(h) = &w.payment_hash {
+                    println!("payment hash {h}");
+                }
+                for e in events {
+                    println!(
+                        "  {}  {} → {}  by {}  {}",
+                        e.at.format("%Y-%m-%d %H:%M:%S"),
+                        e.from_state.as_deref().unwrap_or("-"),
+                        e.to_state,
+                        e.source,
+                        e.detail.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        WithdrawalCommand::Approve { id, who } => {
+            let id = parse_id(&id)?;
+            let w = found(id, store.approve_withdrawal(id, &who.name()).await)?;
+            println!("approved: {}", line(&cfg, &w));
+        }
+        WithdrawalCommand::Cancel { id, reason, who } => {
+            let id = parse_id(&id)?;
+            let msg = format!("{reason} (by {})", who.name());
+            let w = found(
+                id,
+                store
+                    .cancel_withdrawal(None, id, "operator", "cancelled", &msg)
+                    .await,
+            )?;
+            println!("cancelled, funds released: {}", line(&cfg, &w));
+        }
+        WithdrawalCommand::Retry { id, who } => {
+            let id = parse_id(&id)?;
+            let w = found(id, store.retry_withdrawal(id, &who.name()).await)?;
+            println!("due now: {}", line(&cfg, &w));
+        }
+        WithdrawalCommand::Fail { id, reason, who } => {
+            let id = parse_id(&id)?;
+            let w = found(
+                id,
+                store
+                    .withdrawal_any_app(id)
+                    .await?
+                    .ok_or(StoreError::NotFound),
+            )?;
+            let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
+            let payouts = Payouts::new(
+                store.clone(),
+                hub,
+                onchain(&cfg).await?,
+                cfg.payouts.clone(),
+            );
+            let reason = format!("{reason} (by {})", who.name());
+            match payouts
+                .operator_fail(&w, &reason)
+                .await
+                .context("checking the payout")?
+            {
+                FailOutcome::Failed => println!("failed, funds released: {id}"),
+                FailOutcome::Refused(why) => bail!("not failed: {why}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn policy(cfg: Config, store: Store, cmd: PolicyCommand) -> Result<()> {
+    match cmd {
+        PolicyCommand::Show { app_id, json } => {
+            if store.app_name(&app_id).await?.is_none() {
+                bail!("no app {app_id}");
+            }
+            let mut out = Vec::new();
+            for a in cfg.api.assets.iter() {
+                let ov = store.policy_override(&app_id, &a.symbol).await?;
+                let p = ov.apply(&cfg.api.withdrawals.default_policy(&a.symbol));
+                let f = |x: Option<Amount>| x.map(|x| format_decimal(x, a.decimals));
+                out.push(json!({
+                    "asset": a.symbol,
+                    "allowed": p.allowed,
+                    "min": format_decimal(p.min, a.decimals),
+                    "max_per_request": f(p.max_per_request),
+                    "author_daily_cap": f(p.author_daily_cap),
+                    "app_daily_cap": f(p.app_daily_cap),
+                    "cooldown_secs": p.cooldown_secs,
+                    "approval_threshold": f(p.approval_threshold),
+                    "overridden": ov != PolicyOverride::default(),
+                }));
+            }
+            if json {
+                println!("{}", serde_json::Value::Array(out));
+            } else {
+                for p in out {
+                    println!("{p}");
+                }
+            }
+        }
+        PolicyCommand::Set {
+            app_id,
+            asset,
+            allowed,
+            min,
+            max_per_request,
+            author_daily_cap,
+            app_daily_cap,
+            cooldown_secs,
+            approval_threshold,
+            who,
+        } => {
+            let a = asset_of(&cfg, &asset)?;
+            let mut ov = store.policy_override(&app_id, &a.symbol).await?;
+            let amount = |field: &str, v: &str| -> Result<Option<Amount>> {
+                if v == "default" {
+                    return Ok(None);
+                }
+                parse_decimal(v, a.decimals)
+                    .map(Some)
+                    .map_err(|e| anyhow!("--{field} {v:?}: {e}"))
+            };
+            if let Some(v) = &allowed {
+                ov.allowed = match v.as_str() {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    "default" => None,
+                    _ => bail!("--allowed must be true, false or default"),
+                };
+            }
+            if let Some(v) = &min {
+                ov.min = amount("min", v)?;
+            }
+            if let Some(v) = &max_per_request {
+                ov.max_per_request = amount("max-per-request", v)?;
+            }
+            if let Some(v) = &author_daily_cap {
+                ov.author_daily_cap = amount("author-daily-cap", v)?;
+            }
+            if let Some(v) = &app_daily_cap {
+                ov.app_daily_cap = amount("app-daily-cap", v)?;
+            }
+            if let Some(v) = &approval_threshold {
+                ov.approval_threshold = amount("approval-threshold", v)?;
+            }
+            if let Some(v) = &cooldown_secs {
+                ov.cooldown_secs = if v == "default" {
+                    None
+                } else {
+                    Some(
+                        v.parse()
+                            .map_err(|_| anyhow!("--cooldown-secs must be a number of seconds"))?,
+                    )
+                };
+            }
+            match store
+                .set_policy_override(&app_id, &a.symbol, &ov, &who.name())
+                .await
+            {
+                Err(StoreError::NotFound) => bail!("no app {app_id}"),
+                other => other?,
+            }
+            println!("policy for {} of {app_id} updated", a.symbol);
+        }
+    }
+    Ok(())
+}
