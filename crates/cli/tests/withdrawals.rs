@@ -422,7 +422,14 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     };
     let before = rows(&s).await;
     let addr = "ckt1qzda0cr08m85hc8jlnfp3zer7xulejywt49kt2rr0vthywaa50xwsqwgx292hnvmn68xf779vmzrshpmm6epn4c0cgwga";
-    let mainnet = "ckb1qzda0cr08m85hc8jlnfp3zer7xulejywt49kt2rr0vthywaa50xwsqwgx292hnvmn68xf779vmzrshpmm6epn4c0cgwga";
+    // the same lock as a mainnet address
+    let mainnet = fiber_link_chain::HotWallet::from_hex(
+        "d00c06bfd800d27397002dca6fb0993d5ba6399b4238b2f29ee9deb97593d2bc",
+        true,
+    )
+    .unwrap()
+    .address();
+    assert!(mainnet.starts_with("ckb1"));
     let req = |asset: &str, amount: &str, dest: Value| {
         json!({"user_id": "bob", "asset": asset, "amount": amount, "destination": dest,
                "idempotency_key": fiber_link_client::fresh_nonce()})
@@ -467,7 +474,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
             "address_malformed",
         ),
         (
-            req("CKB", "100", onchain(mainnet)),
+            req("CKB", "100", onchain(&mainnet)),
             -32602,
             "address_wrong_network",
         ),
