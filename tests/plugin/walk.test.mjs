@@ -259,7 +259,14 @@ test("the author's dashboard shows the new balance and pages through tips receiv
   await page.locator(".fiber-link-tip-history__empty").waitFor();
 
   // a withdrawal is quoted before it can be confirmed; a refusal is explained
-  await page.fill("#fiber-link-destination", "ckt1qyqwrongaddress0000000000000000000000");
+  // not even shaped like an address: refused in the browser, nothing asked
+  const quotes = async () => (await calls()).filter((c) => c.method === "withdrawal.quote").length;
+  await page.fill("#fiber-link-destination", "my bank account");
+  await page.locator(".fiber-link-withdrawals__review").click();
+  assert.equal(await text(page.locator(".fiber-link-withdrawals__error")), "That is not a CKB address.");
+  assert.equal(await quotes(), 0);
+  // shaped like one: the service quotes it and says why it cannot go ahead
+  await page.fill("#fiber-link-destination", `ckt1qyq${"q".repeat(40)}`);
   await page.fill("#fiber-link-withdraw-amount", "100");
   await page.locator(".fiber-link-withdrawals__review").click();
   const quote = page.locator(".fiber-link-withdrawals__quote");

@@ -1,0 +1,232 @@
+//! The author's views through the real API: dashboard.summary, tip.list with keyset pagination
+//! that stays stable while tips arrive, and the settled-tips feed in settlement order.
+
+mod common;
+
+use common::*;
+use fiber_link_client::SignedClient;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::time::Duration;
+
+async fn tip(c: &SignedClient, post: &str, from: &str, to: &str, amount: &str) -> Value {
+    c.result(
+        "tip.create",
+        json!({"post_id": post, "from_user_id": from, "to_user_id": to, "asset": "CKB", "amount": amount}),
+    )
+    .await
+    .unwrap()
+}
+
+async fn pay(s: &Stack, c: &SignedClient, t: &Value) {
+    s.sim(
+        "sim_pay_invoice",
+        json!({"invoice": t["invoice"], "delay_ms": 1}),
+    )
+    .await;
+    s.wait_state(
+        c,
+        t["tip_id"].as_str().unwrap(),
+        "SETTLED",
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["tips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tip_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn tip_list_pages_are_stable_while_tips_arrive() {
+    let s = Stack::start().await;
+    let c = s.client();
+    let mut made = Vec::new();
+    for i in 0..25 {
+        made.push(tip(&c, &format!("p{i}"), "alice", "bob", "1").await["tip_id"].clone());
+    }
+    tip(&c, "x", "bob", "alice", "2").await;
+    let first = c
+        .result(
+            "tip.list",
+            json!({"user_id": "bob", "direction": "received", "limit": 10}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&first).len(), 10);
+    // newest first
+    assert_eq!(first["tips"][0]["tip_id"], made[24]);
+    // five new tips arrive between the pages: the next pages go on where the first ended
+    for i in 0..5 {
+        tip(&c, &format!("n{i}"), "carol", "bob", "1").await;
+    }
+    let mut seen: Vec<String> = ids(&first);
+    let mut cursor = first["next_cursor"].clone();
+    while !cursor.is_null() {
+        let page = c
+            .result(
+                "tip.list",
+                json!({"user_id": "bob", "direction": "received", "limit": 10, "cursor": cursor}),
+            )
+            .await
+            .unwrap();
+        seen.extend(ids(&page));
+        cursor = page["next_cursor"].clone();
+    }
+    let expected: Vec<String> = made
+        .iter()
+        .rev()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        seen, expected,
+        "every tip once, in order, none of the new ones"
+    );
+    let sent = c
+        .result("tip.list", json!({"user_id": "bob", "direction": "sent"}))
+        .await
+        .unwrap();
+    assert_eq!(ids(&sent).len(), 1);
+    assert_eq!(sent["tips"][0]["to_user_id"], "alice");
+    assert!(sent["next_cursor"].is_null());
+
+    for (p, reason) in [
+        (
+            json!({"user_id": "bob", "direction": "up"}),
+            "direction_invalid",
+        ),
+        (
+            json!({"user_id": "bob", "direction": "sent", "limit": 0}),
+            "limit_out_of_range",
+        ),
+        (
+            json!({"user_id": "bob", "direction": "sent", "limit": 101}),
+            "limit_out_of_range",
+        ),
+        (
+            json!({"user_id": "bob", "direction": "sent", "cursor": "zzz"}),
+            "cursor_malformed",
+        ),
+        (
+            json!({"user_id": "bob", "direction": "sent", "state": "PAID"}),
+            "state_invalid",
+        ),
+    ] {
+        let a = c.call("tip.list", p.clone()).await.unwrap();
+        assert_eq!(a.reason(), Some(reason), "{p}");
+    }
+    // another app sees none of it
+    let other = s.second_app().await;
+    let none = other
+        .result(
+            "tip.list",
+            json!({"user_id": "bob", "direction": "received"}),
+        )
+        .await
+        .unwrap();
+    assert!(ids(&none).is_empty());
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_balances_counts_and_latest_items() {
+    let s = Stack::start().await;
+    s.start_worker().await;
+    let c = s.client();
+    let paid = tip(&c, "p1", "alice", "bob", "100").await;
+    pay(&s, &c, &paid).await;
+    tip(&c, "p2", "alice", "bob", "3").await; // open: incoming
+    tip(&c, "p3", "bob", "alice", "1").await;
+    let (invoice, _) = {
+        let r = s
+            .sim("sim_external_invoice", json!({"amount": "1000000000"}))
+            .await;
+        (r["invoice"].as_str().unwrap().to_string(), ())
+    };
+    c.result(
+        "withdrawal.request",
+        json!({"user_id": "bob", "asset": "CKB", "amount": "10.05",
+               "destination": {"kind": "fiber_invoice", "invoice": invoice}, "idempotency_key": "k"}),
+    )
+    .await
+    .unwrap();
+    let d = c
+        .result("dashboard.summary", json!({"user_id": "bob"}))
+        .await
+        .unwrap();
+    let ckb = &d["balances"][0];
+    assert_eq!(ckb["asset"], "CKB");
+    assert_eq!(ckb["available"], "89.95");
+    assert_eq!(ckb["incoming"], "3");
+    assert_eq!(ckb["reserved"], "10.05");
+    assert_eq!(d["counts"]["tips_received"], 2);
+    assert_eq!(d["counts"]["tips_received_settled"], 1);
+    assert_eq!(d["counts"]["tips_sent"], 1);
+    assert_eq!(d["counts"]["withdrawals"], 1);
+    assert_eq!(d["latest_received"].as_array().unwrap().len(), 2);
+    assert_eq!(d["latest_sent"][0]["to_user_id"], "alice");
+    assert_eq!(d["latest_withdrawals"][0]["state"], "QUEUED");
+    let nobody = c
+        .result("dashboard.summary", json!({"user_id": "nobody"}))
+        .await
+        .unwrap();
+    assert_eq!(nobody["counts"]["tips_received"], 0);
+    assert_eq!(nobody["balances"][0]["available"], "0");
+}
+
+#[tokio::test]
+async fn the_settled_feed_gives_each_settlement_once_in_order() {
+    let s = Stack::start().await;
+    s.start_worker().await;
+    let c = s.client();
+    let mut settled = Vec::new();
+    for i in 0..7 {
+        let t = tip(
+            &c,
+            &format!("p{i}"),
+            "alice",
+            &format!("author{}", i % 3),
+            "1",
+        )
+        .await;
+        pay(&s, &c, &t).await;
+        settled.push(t["tip_id"].as_str().unwrap().to_string());
+    }
+    tip(&c, "unpaid", "alice", "bob", "1").await;
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let mut p = json!({"limit": 3});
+        if !after.is_null() {
+            p["after"] = after.clone();
+        }
+        let page = c.result("tip.settled_feed", p).await.unwrap();
+        let got = ids(&page);
+        assert!(page["next_cursor"].is_string());
+        after = page["next_cursor"].clone();
+        if got.is_empty() {
+            break;
+        }
+        seen.extend(got);
+    }
+    assert_eq!(seen, settled, "settlement order, each once, no unpaid tip");
+    // a later settlement continues from the kept cursor
+    let t = tip(&c, "late", "alice", "bob", "1").await;
+    pay(&s, &c, &t).await;
+    let page = c
+        .result("tip.settled_feed", json!({"after": after}))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), [t["tip_id"].as_str().unwrap().to_string()]);
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len());
+    let a = c
+        .call("tip.settled_feed", json!({"after": "nope"}))
+        .await
+        .unwrap();
+    assert_eq!(a.reason(), Some("cursor_malformed"));
+}
