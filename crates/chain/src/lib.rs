@@ -453,6 +453,12 @@ impl HotWallet {
     }
 }
 
+/// The lock script of an address, in the node's JSON form (for `get_cells` and tools).
+pub fn address_lock(address: &str) -> Result<ckb_jsonrpc_types::Script, String> {
+    let a = Address::from_str(address.trim())?;
+    Ok(Script::from(&a).into())
+}
+
 /// Parses a stored transaction hash.
 pub fn parse_hash(s: &str) -> Result<H256, String> {
     H256::from_str(s.trim_start_matches("0x")).map_err(|e| format!("tx hash {s:?}: {e}"))

@@ -97,6 +97,8 @@ pub struct StackOptions {
     pub client_hub_token: Option<String>,
     pub settle_delay: Duration,
     pub withdrawals: WithdrawalConfig,
+    /// The master key (hex), for tests that start `fiber-link` processes on the same data.
+    pub master_hex: Option<String>,
 }
 
 /// Withdrawals as most tests want them: Fiber payouts of both assets, fee deducted, no caps.
@@ -140,6 +142,7 @@ impl Default for StackOptions {
             client_hub_token: None,
             settle_delay: Duration::from_millis(100),
             withdrawals: test_withdrawals(),
+            master_hex: None,
         }
     }
 }
@@ -172,7 +175,10 @@ impl Stack {
 
     pub async fn start_with(o: StackOptions) -> Stack {
         let (store, db_url) = fresh_db().await;
-        let master = MasterKey::generate();
+        let master = match &o.master_hex {
+            Some(h) => MasterKey::from_hex(h).unwrap(),
+            None => MasterKey::generate(),
+        };
         let (shutdown, rx) = watch::channel(false);
 
         let sim = HubSim::new(SimOptions {

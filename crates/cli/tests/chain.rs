@@ -1,0 +1,512 @@
+//! On-chain withdrawals on a real CKB dev chain (`ckb`, run here with `ckb init --chain dev` and
+//! blocks made on demand with the IntegrationTest module's `generate_block`), paid by a real
+//! `fiber-link worker` process: the recipient receives exactly what the quote said, the payout
+//! completes only after the configured confirmations, and a worker killed with SIGKILL right after
+//! persisting the transaction, or right after broadcasting it, completes the payout exactly once
+//! when it runs again. The recipient's cells are read from the chain, not from our tables.
+//!
+//! The `ckb` binary comes from `scripts/ckb-node.sh` (installed once into a cache directory), or
+//! from FIBER_LINK_CKB_BIN. Without it these tests print that they were skipped.
+
+mod common;
+
+use common::*;
+use fiber_link_chain::{ChainClient, HotWallet};
+use fiber_link_client::SignedClient;
+use fiber_link_core::crypto::MasterKey;
+use fiber_link_core::OnchainConfig;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The dev chain's first genesis key (specs/dev.toml): 20 billion CKB in one cell.
+const GENESIS_KEY: &str = "d00c06bfd800d27397002dca6fb0993d5ba6399b4238b2f29ee9deb97593d2bc";
+/// The second genesis key's lock args: block rewards go there, not to the hot wallet.
+const MINER_ARGS: &str = "0x470dcdc5e44064909650113a274b3b36aecb6dc7";
+const CONFIRMATIONS: u64 = 3;
+const CKB: u64 = 100_000_000;
+
+fn ckb_bin() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("FIBER_LINK_CKB_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
+    }
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .ok()?;
+    let p = cache.join("fiber-link/ckb-0.210.0/bin/ckb");
+    p.exists().then_some(p)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct DevChain {
+    dir: PathBuf,
+    node: Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Drop for DevChain {
+    fn drop(&mut self) {
+        let _ = self.node.kill();
+        let _ = self.node.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl DevChain {
+    async fn start(bin: &PathBuf) -> DevChain {
+        let dir = std::env::temp_dir().join(format!("fl-ckb-{}", fiber_link_client::fresh_nonce()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (rpc, p2p) = (free_port(), free_port());
+        let out = Command::new(bin)
+            .args(["init", "--chain", "dev", "--force", "--ba-arg", MINER_ARGS])
+            .args([
+                "--rpc-port",
+                &rpc.to_string(),
+                "--p2p-port",
+                &p2p.to_string(),
+            ])
+            .arg("-C")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ckb init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let toml_path = dir.join("ckb.toml");
+        let text = std::fs::read_to_string(&toml_path).unwrap();
+        let text = text
+            .replace(
+                "modules = [\"Net\", \"Pool\", \"Miner\", \"Chain\", \"Stats\", \"Subscription\", \"Experiment\", \"Debug\"",
+                "modules = [\"Net\", \"Pool\", \"Miner\", \"Chain\", \"Stats\", \"Subscription\", \"Experiment\", \"Debug\", \"IntegrationTest\", \"Indexer\"",
+            )
+            .replace("/ip4/0.0.0.0/tcp/", "/ip4/127.0.0.1/tcp/");
+        assert!(
+            text.contains("\"IntegrationTest\""),
+            "could not enable the IntegrationTest module in ckb.toml"
+        );
+        std::fs::write(&toml_path, text).unwrap();
+        let log = std::fs::File::create(dir.join("node.log")).unwrap();
+        let node = Command::new(bin)
+            .arg("run")
+            .arg("-C")
+            .arg(&dir)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let c = DevChain {
+            dir,
+            node,
+            url: format!("http://127.0.0.1:{rpc}"),
+            http: reqwest::Client::new(),
+        };
+        let start = Instant::now();
+        while c.rpc("get_tip_block_number", json!([])).await.is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the ckb node did not start; see its node.log"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        c
+    }
+
+    async fn rpc(&self, method: &str, params: Value) -> Result<Value, String> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let v: Value = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        match v.get("error") {
+            Some(e) => Err(e.to_string()),
+            None => Ok(v["result"].clone()),
+        }
+    }
+
+    async fn tip(&self) -> u64 {
+        let t = self.rpc("get_tip_block_number", json!([])).await.unwrap();
+        u64::from_str_radix(t.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    }
+
+    /// One block, then wait until the indexer has it.
+    async fn mine(&self) {
+        self.rpc("generate_block", json!([])).await.unwrap();
+        let tip = self.tip().await;
+        let start = Instant::now();
+        loop {
+            let it = self.rpc("get_indexer_tip", json!([])).await.unwrap();
+            let n = it["block_number"]
+                .as_str()
+                .map(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap());
+            if n.is_some_and(|n| n >= tip) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the indexer did not catch up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn tx_status(&self, hash: &str) -> (String, Option<u64>) {
+        let r = self
+            .rpc("get_transaction", json!([hash, "0x1"]))
+            .await
+            .unwrap();
+        let st = &r["tx_status"];
+        (
+            st["status"].as_str().unwrap().to_string(),
+            st["block_number"]
+                .as_str()
+                .map(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()),
+        )
+    }
+
+    /// Mines until `hash` is committed (at most 20 blocks).
+    async fn commit(&self, hash: &str) -> u64 {
+        for _ in 0..20 {
+            if let (s, Some(b)) = self.tx_status(hash).await {
+                if s == "committed" {
+                    return b;
+                }
+            }
+            self.mine().await;
+        }
+        panic!("{hash} was not committed in 20 blocks");
+    }
+
+    /// The plain cells of an address, read from the chain's indexer: capacities.
+    async fn cells_of(&self, address: &str) -> Vec<u64> {
+        let lock = fiber_link_chain::address_lock(address).unwrap();
+        let r = self
+            .rpc(
+                "get_cells",
+                json!([{"script": lock, "script_type": "lock", "script_search_mode": "exact"}, "asc", "0x64"]),
+            )
+            .await
+            .unwrap();
+        r["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                u64::from_str_radix(
+                    o["output"]["capacity"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("0x"),
+                    16,
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+}
+
+/// A `fiber-link worker` process with on-chain payouts, paused at `pause` if given.
+struct WorkerProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl WorkerProcess {
+    fn start(s: &Stack, chain: &DevChain, wallet_key: &str, pause: Option<&str>) -> WorkerProcess {
+        let log = chain
+            .dir
+            .join(format!("worker-{}.log", fiber_link_client::fresh_nonce()));
+        let f = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fiber-link"));
+        cmd.arg("worker")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &s.db_url)
+            .env("FIBER_LINK_HUB_URL", &s.hub_url)
+            .env("FIBER_LINK_MASTER_KEY", s.master.to_hex())
+            .env("FIBER_LINK_CKB_RPC_URL", &chain.url)
+            .env("FIBER_LINK_CONFIRMATIONS", CONFIRMATIONS.to_string())
+            .env("FIBER_LINK_HOT_WALLET_KEY", wallet_key)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(f.try_clone().unwrap()))
+            .stderr(Stdio::from(f));
+        if let Some(p) = pause {
+            cmd.env("FIBER_LINK_PAUSE_AT", p);
+        }
+        WorkerProcess {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
+    fn log_has(&self, needle: &str) -> bool {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .contains(needle)
+    }
+
+    /// SIGKILL: no clean-up of any kind runs.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn withdrawal(c: &SignedClient, id: &str) -> Value {
+    c.result("withdrawal.get", json!({"withdrawal_id": id}))
+        .await
+        .unwrap()
+}
+
+async fn wait_for(c: &SignedClient, id: &str, pred: impl Fn(&Value) -> bool, what: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let w = withdrawal(c, id).await;
+        if pred(&w) {
+            return w;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "withdrawal {id}: {what} did not happen: {w}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn request(c: &SignedClient, to: &str, amount: &str, key: &str) -> String {
+    let w = c
+        .result(
+            "withdrawal.request",
+            json!({"user_id": "bob", "asset": "CKB", "amount": amount,
+                   "destination": {"kind": "ckb_address", "address": to}, "idempotency_key": key}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w["state"], "QUEUED", "{w}");
+    w["withdrawal_id"].as_str().unwrap().to_string()
+}
+
+fn fresh_address() -> String {
+    let key: [u8; 32] = rand::random();
+    HotWallet::from_hex(&hex::encode(key), false)
+        .unwrap()
+        .address()
+}
+
+#[tokio::test]
+async fn onchain_payouts_on_a_dev_chain() {
+    let Some(bin) = ckb_bin() else {
+        eprintln!("\n!!! SKIPPED: on-chain withdrawal tests need the ckb node: run scripts/ckb-node.sh (or set FIBER_LINK_CKB_BIN) !!!\n");
+        return;
+    };
+    let chain = DevChain::start(&bin).await;
+    let client = ChainClient::new(&chain.url, Duration::from_secs(10)).unwrap();
+    chain.mine().await;
+
+    // the hot wallet: a fresh key, funded from the genesis cells with three cells of 1000 CKB
+    let wallet_key = hex::encode(rand::random::<[u8; 32]>());
+    let wallet = HotWallet::from_hex(&wallet_key, false).unwrap();
+    let genesis = HotWallet::from_hex(GENESIS_KEY, false).unwrap();
+    for _ in 0..3 {
+        let tx = genesis
+            .build_payout(
+                &client,
+                &wallet.address(),
+                1000 * CKB,
+                1000,
+                1000,
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+        client.send(&tx.tx).await.unwrap();
+        chain.commit(&tx.hash).await;
+    }
+    chain.mine().await;
+    assert_eq!(wallet.balance(&client).await.unwrap(), 3000 * CKB);
+
+    let master = MasterKey::generate();
+    let mut withdrawals = test_withdrawals();
+    withdrawals.onchain = Some(OnchainConfig {
+        fee_rate: 1000,
+        max_tx_bytes: 1000,
+        confirmations: CONFIRMATIONS,
+    });
+    let s = Stack::start_with(StackOptions {
+        withdrawals,
+        master_hex: Some(master.to_hex()),
+        ..Default::default()
+    })
+    .await;
+    s.start_worker().await;
+    let c = s.client();
+    s.fund(&c, "bob", "CKB", "1000", 1).await;
+
+    // 1. the quote, the ledger and the chain agree to the shannon; COMPLETED only after 3 blocks
+    let to = fresh_address();
+    let q = c
+        .result(
+            "withdrawal.quote",
+            json!({"user_id": "bob", "asset": "CKB", "amount": "200",
+                   "destination": {"kind": "ckb_address", "address": to}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (q["fee"].as_str(), q["receive_amount"].as_str()),
+        (Some("0.00001"), Some("199.99999"))
+    );
+    let id = request(&c, &to, "200", "a1").await;
+    let worker = WorkerProcess::start(&s, &chain, &wallet_key, None);
+    let w = wait_for(&c, &id, |w| w["state"] == "SUBMITTED", "SUBMITTED").await;
+    let hash = w["tx_hash"].as_str().unwrap().to_string();
+    let block = chain.commit(&hash).await;
+    loop {
+        let tip = chain.tip().await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let w = withdrawal(&c, &id).await;
+        let confs = tip + 1 - block;
+        if confs >= CONFIRMATIONS {
+            let w = wait_for(&c, &id, |w| w["state"] == "COMPLETED", "COMPLETED").await;
+            assert!(w["confirmations"].as_i64().unwrap() >= CONFIRMATIONS as i64);
+            break;
+        }
+        assert_eq!(
+            w["state"], "SUBMITTED",
+            "not complete with {confs} confirmation(s)"
+        );
+        chain.mine().await;
+    }
+    assert_eq!(
+        chain.cells_of(&to).await,
+        [200 * CKB - 1000],
+        "the recipient got exactly the quote"
+    );
+    assert_eq!(
+        wallet.balance(&client).await.unwrap(),
+        2800 * CKB,
+        "the wallet paid 199.99999 + exactly 0.00001 of fee"
+    );
+    let b = c
+        .result("balance.get", json!({"user_id": "bob"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            b["balances"][0]["available"].as_str(),
+            b["balances"][0]["reserved"].as_str()
+        ),
+        (Some("800"), Some("0"))
+    );
+    worker.kill();
+
+    // 2. killed right after persisting the signed transaction (nothing sent yet)
+    let to2 = fresh_address();
+    let id2 = request(&c, &to2, "100", "a2").await;
+    let worker = WorkerProcess::start(&s, &chain, &wallet_key, Some("after_persist"));
+    let w = wait_for(
+        &c,
+        &id2,
+        |w| w["state"] == "SUBMITTING" && w["tx_hash"].is_string(),
+        "intent persisted",
+    )
+    .await;
+    let start = Instant::now();
+    while !worker.log_has("pause point reached") {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.kill();
+    let hash2 = w["tx_hash"].as_str().unwrap().to_string();
+    assert_eq!(
+        chain.tx_status(&hash2).await.0,
+        "unknown",
+        "never sent before the kill"
+    );
+    let worker = WorkerProcess::start(&s, &chain, &wallet_key, None);
+    wait_for(
+        &c,
+        &id2,
+        |w| w["state"] == "SUBMITTED",
+        "SUBMITTED after restart",
+    )
+    .await;
+    chain.commit(&hash2).await;
+    for _ in 0..CONFIRMATIONS {
+        chain.mine().await;
+    }
+    let w = wait_for(&c, &id2, |w| w["state"] == "COMPLETED", "COMPLETED").await;
+    assert_eq!(
+        w["tx_hash"],
+        hash2.as_str(),
+        "the persisted transaction was the one sent"
+    );
+    worker.kill();
+
+    // 3. killed right after broadcasting
+    let to3 = fresh_address();
+    let id3 = request(&c, &to3, "150", "a3").await;
+    let worker = WorkerProcess::start(&s, &chain, &wallet_key, Some("after_send"));
+    let start = Instant::now();
+    while !worker.log_has("pause point reached") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the worker did not reach after_send"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.kill();
+    let w = withdrawal(&c, &id3).await;
+    assert_eq!(
+        w["state"], "SUBMITTING",
+        "the kill came before the state was recorded"
+    );
+    let hash3 = w["tx_hash"].as_str().unwrap().to_string();
+    assert_eq!(
+        chain.tx_status(&hash3).await.0,
+        "pending",
+        "broadcast before the kill"
+    );
+    let worker = WorkerProcess::start(&s, &chain, &wallet_key, None);
+    chain.commit(&hash3).await;
+    for _ in 0..CONFIRMATIONS {
+        chain.mine().await;
+    }
+    let w = wait_for(&c, &id3, |w| w["state"] == "COMPLETED", "COMPLETED").await;
+    assert_eq!(w["tx_hash"], hash3.as_str());
+    worker.kill();
+
+    // exactly once each, on the chain
+    assert_eq!(chain.cells_of(&to2).await, [100 * CKB - 1000]);
+    assert_eq!(chain.cells_of(&to3).await, [150 * CKB - 1000]);
+    assert_eq!(wallet.balance(&client).await.unwrap(), 2550 * CKB);
+    let b = c
+        .result("balance.get", json!({"user_id": "bob"}))
+        .await
+        .unwrap();
+    assert_eq!(b["balances"][0]["available"], "550");
+}
