@@ -18,6 +18,14 @@ FIBER_LINK_PG_FAST=1
 # shellcheck source=scripts/pg.sh
 . scripts/pg.sh
 
+echo "== CKB node for the on-chain tests"
+if ckb_bin=$(scripts/ckb-node.sh); then
+  export FIBER_LINK_CKB_BIN="$ckb_bin"
+  echo "ckb: $ckb_bin"
+else
+  echo "!!! the on-chain withdrawal tests will be SKIPPED: no ckb binary (scripts/ckb-node.sh) !!!"
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
