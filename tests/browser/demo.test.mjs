@@ -117,6 +117,23 @@ test('a visitor tips a post in the demo forum, pays with the simulator and sees 
   await page.screenshot({ path: join(ARTIFACTS, 'demo-settled.png') });
   await page.click('#close2');
   await page.screenshot({ path: join(ARTIFACTS, 'demo-balances.png'), fullPage: true });
+
+  // bob takes it all out to a Fiber wallet: reserved first, then paid out (the route fee of
+  // 0.1 % came out of the 0.5 % reserved for it; the rest came back)
+  await page.click('tr[data-author="bob"][data-asset="CKB"] button.withdraw');
+  await page.waitForFunction(
+    () => {
+      const row = document.querySelector('tr[data-author="bob"][data-asset="CKB"]');
+      return row?.querySelector('.reserved')?.textContent === '0'
+        && row?.querySelector('.available')?.textContent !== '2.5';
+    },
+    null,
+    { timeout: 15_000 },
+  );
+  const left = await page.locator('tr[data-author="bob"][data-asset="CKB"] .available').textContent();
+  assert.equal(left, '0.0100125', 'what the route did not use of the 0.5 % fee reserve');
+  assert.equal(await page.locator('#werr').textContent(), '');
+  await page.screenshot({ path: join(ARTIFACTS, 'demo-withdrawn.png'), fullPage: true });
   await page.close();
 });
 

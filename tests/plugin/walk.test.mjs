@@ -274,7 +274,38 @@ test("the author's dashboard shows the new balance and pages through tips receiv
   assert.equal(await quote.getAttribute("data-allowed"), "false");
   assert.equal(await page.locator(".fiber-link-withdrawals__confirm").count(), 0, "nothing to confirm");
   assert.ok((await text(page.locator(".fiber-link-withdrawals__refusal"))).length > 0);
-  await page.screenshot({ path: join(ARTIFACTS, "05-withdrawal-quote.png"), fullPage: true });
+  await page.screenshot({ path: join(ARTIFACTS, "05-withdrawal-refused.png"), fullPage: true });
+
+  // a withdrawal by paying another node's Fiber invoice (made by the hub simulator): quote first,
+  // then confirm; it appears in the history and leaves the available balance
+  const hub = await fetch(process.env.FIBER_LINK_HUB_URL, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "sim_external_invoice", params: [{}] }),
+  });
+  const { invoice: payout } = (await hub.json()).result;
+  await page.locator('input[name="fiber-link-kind"][value="fiber_invoice"]').check();
+  await page.fill("#fiber-link-destination", payout);
+  await page.fill("#fiber-link-withdraw-amount", "1");
+  await page.locator(".fiber-link-withdrawals__review").click();
+  await page.waitForSelector('.fiber-link-withdrawals__quote[data-allowed="true"]', { timeout: 15_000 });
+  const quoted = await text(page.locator(".fiber-link-withdrawals__quote dl"));
+  assert.match(quoted, /Leaves your balance 1 CKB/);
+  assert.equal((await calls()).filter((c) => c.method === "withdrawal.request").length, 0, "nothing requested yet");
+  await page.screenshot({ path: join(ARTIFACTS, "06-withdrawal-quote.png"), fullPage: true });
+  await page.locator(".fiber-link-withdrawals__confirm").click();
+  const row = page.locator(".fiber-link-withdrawals__history tbody tr");
+  await row.first().waitFor({ timeout: 15_000 });
+  assert.match(await row.first().getAttribute("data-state"), /^(QUEUED|SUBMITTING|SUBMITTED|COMPLETED)$/);
+  const request = (await calls()).filter((c) => c.method === "withdrawal.request");
+  assert.equal(request.length, 1);
+  assert.equal(request[0].params.user_id, boot.currentUser.id, "the server said whose money it is");
+  await page.waitForFunction(
+    () => document.querySelector('tr[data-asset="CKB"] .fiber-link-dashboard__available')?.textContent.trim() === "1.5",
+    null,
+    { timeout: 15_000 }
+  );
+  await page.screenshot({ path: join(ARTIFACTS, "07-withdrawal-requested.png"), fullPage: true });
   assert.doesNotMatch(await page.locator("body").innerText(), /\[en\./, "no missing translations");
   await page.context().close();
 });

@@ -306,6 +306,7 @@ pub(crate) async fn quote(
     });
     let outcome = match (&dest, amount) {
         (Ok(d), Some(amount)) => figures(state, a, d, amount).and_then(|f| {
+            v["fee"] = json!(fmt(f.fee));
             v["receive_amount"] = json!(fmt(f.receive));
             run_check(state, a, d, &f, &policy, &st).map_err(refusal_error)
         }),

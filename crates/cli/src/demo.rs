@@ -45,6 +45,7 @@ pub fn router(demo: Demo) -> Router {
         .route("/api/tip", post(create_tip))
         .route("/api/pay", post(pay))
         .route("/api/balances", get(balances))
+        .route("/api/withdraw", post(withdraw))
         .with_state(inner)
 }
 
@@ -134,6 +135,62 @@ async fn pay(State(s): State<Arc<Inner>>, Json(f): Json<PayForm>) -> Response {
     }
 }
 
+#[derive(Deserialize)]
+struct WithdrawForm {
+    user_id: String,
+    asset: String,
+}
+
+/// Plays an author taking everything out to a Fiber wallet of their own (an invoice of another
+/// node from the simulator): the quote says how much, the request reserves it, the worker pays.
+async fn withdraw(State(s): State<Arc<Inner>>, Json(f): Json<WithdrawForm>) -> Response {
+    if !AUTHORS.contains(&f.user_id.as_str()) {
+        return error(StatusCode::BAD_REQUEST, "unknown author");
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "sim_external_invoice", "params": [{"asset": f.asset}]});
+    let invoice = match s.http.post(&s.demo.hub_url).json(&body).send().await {
+        Ok(r) => match r.json::<Value>().await {
+            Ok(v) => match v.pointer("/result/invoice").and_then(Value::as_str) {
+                Some(i) => i.to_string(),
+                None => return error(StatusCode::BAD_GATEWAY, "the simulator made no invoice"),
+            },
+            Err(e) => return error(StatusCode::BAD_GATEWAY, &e.to_string()),
+        },
+        Err(e) => return error(StatusCode::BAD_GATEWAY, &e.to_string()),
+    };
+    let dest = json!({"kind": "fiber_invoice", "invoice": invoice});
+    let q = match s
+        .client
+        .result(
+            "withdrawal.quote",
+            json!({"user_id": f.user_id, "asset": f.asset, "destination": dest}),
+        )
+        .await
+    {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_GATEWAY, &e),
+    };
+    if q["allowed"] != true {
+        let why = q
+            .pointer("/refusal/message")
+            .and_then(Value::as_str)
+            .unwrap_or("nothing to withdraw");
+        return error(StatusCode::CONFLICT, why);
+    }
+    let key = fiber_link_client::fresh_nonce();
+    match s
+        .client
+        .result(
+            "withdrawal.request",
+            json!({"user_id": f.user_id, "asset": f.asset, "amount": q["amount"], "destination": dest, "idempotency_key": key}),
+        )
+        .await
+    {
+        Ok(w) => Json(w).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, &e),
+    }
+}
+
 async fn balances(State(s): State<Arc<Inner>>) -> Response {
     let mut out = Vec::new();
     for a in AUTHORS {
@@ -156,7 +213,7 @@ header{background:#1d2330;color:#fff;padding:.75rem 1rem}header h1{margin:0;font
 .post{background:#fff;border-radius:10px;padding:1rem;box-shadow:0 1px 3px #0002}
 .post .by{color:#667;font-size:.9rem}.post button{float:right}
 button{padding:.5rem .9rem;border:0;border-radius:8px;background:#2b5cd6;color:#fff;font-size:.95rem;cursor:pointer}
-button.secondary{background:#dde3ef;color:#1d2330}
+button.secondary{background:#dde3ef;color:#1d2330}button:disabled{opacity:.45;cursor:default}
 #balances{background:#fff;border-radius:10px;padding:1rem}#balances table{width:100%;border-collapse:collapse}
 #balances td,#balances th{text-align:left;padding:.25rem}
 dialog{border:0;border-radius:12px;padding:1rem;width:min(30rem,95vw);box-shadow:0 4px 24px #0004}
@@ -168,7 +225,7 @@ input,select,textarea{font-size:1rem;padding:.4rem;box-sizing:border-box}textare
 <header><h1>Demo forum</h1><small>Fiber Link, running on this machine with a simulated hub</small></header>
 <div class="wrap">
 <section id="posts"></section>
-<section id="balances"><h2>Authors' balances</h2><table><thead><tr><th>author</th><th>asset</th><th>available</th><th>incoming</th></tr></thead><tbody></tbody></table></section>
+<section id="balances"><h2>Authors' balances</h2><p class="err" id="werr" role="alert"></p><table><thead><tr><th>author</th><th>asset</th><th>available</th><th>incoming</th><th>reserved</th><th></th></tr></thead><tbody></tbody></table></section>
 </div>
 <dialog id="tip">
   <form id="tipform" method="dialog">
@@ -215,7 +272,11 @@ function simPay(){fetch('/api/pay',{method:'POST',headers:{'content-type':'appli
   .then(function(r){return r.json();}).then(function(r){if(r.error)document.getElementById('payerr').textContent=r.error;});}
 function loadBalances(){fetch('/api/balances').then(function(r){return r.json();}).then(function(d){
   var tb=document.querySelector('#balances tbody');tb.textContent='';(d.authors||[]).forEach(function(a){a.balances.forEach(function(b){
-  var tr=el('tr',{'data-author':a.user_id,'data-asset':b.asset});[a.user_id,b.asset,b.available,b.incoming].forEach(function(x,i){tr.appendChild(el('td',i==2?{class:'available'}:{},x));});tb.appendChild(tr);});});});}
+  var tr=el('tr',{'data-author':a.user_id,'data-asset':b.asset});[a.user_id,b.asset,b.available,b.incoming,b.reserved].forEach(function(x,i){tr.appendChild(el('td',{class:['author','asset','available','incoming','reserved'][i]},x));});
+  var td=el('td');var w=el('button',{type:'button',class:'secondary withdraw'},'Withdraw all');w.disabled=(b.available==='0');
+  w.onclick=function(){withdraw(a.user_id,b.asset);};td.appendChild(w);tr.appendChild(td);tb.appendChild(tr);});});});}
+function withdraw(user,asset){fetch('/api/withdraw',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({user_id:user,asset:asset})})
+  .then(function(r){return r.json();}).then(function(r){document.getElementById('werr').textContent=r.error||'';loadBalances();});}
 fetch('/api/assets').then(function(r){return r.json();}).then(function(d){assets=d.assets;var sel=document.getElementById('asset');
   assets.forEach(function(a){sel.appendChild(el('option',{value:a.symbol},a.symbol));});
   var pr=document.getElementById('presets');assets[0].presets.forEach(function(v){var b=el('button',{type:'button',class:'secondary'},v);b.onclick=function(){document.getElementById('amount').value=v;};pr.appendChild(b);});});

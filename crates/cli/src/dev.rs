@@ -405,8 +405,29 @@ async fn serve_all(
         timeout: Duration::from_secs(5),
     })
     .map_err(|e| anyhow!(e))?;
+    let withdrawals = fiber_link_core::WithdrawalConfig {
+        defaults: demo_assets()
+            .iter()
+            .map(|a| {
+                (
+                    a.symbol.clone(),
+                    fiber_link_core::Policy {
+                        allowed: true,
+                        min: fiber_link_core::Amount::ZERO,
+                        max_per_request: None,
+                        author_daily_cap: None,
+                        app_daily_cap: None,
+                        cooldown_secs: 0,
+                        approval_threshold: None,
+                    },
+                )
+            })
+            .collect(),
+        ..Default::default()
+    };
     let settings = ApiSettings {
         assets: demo_assets(),
+        withdrawals,
         public_url: Some(api_url.clone()),
         rate_per_app_user: Rate {
             per_second: 20,
@@ -425,6 +446,13 @@ async fn serve_all(
     let worker_store = Store::connect(db_url, 8).await?;
     let mut ws = WorkerSettings::new("Fibd".into(), demo_assets());
     ws.schedule.fresh_interval = Duration::from_secs(1);
+    let payouts = fiber_link_worker::payouts::Payouts::new(
+        worker_store.clone(),
+        hub.clone(),
+        None,
+        fiber_link_worker::payouts::PayoutSettings::default(),
+    );
+    let payouts_task = tokio::spawn(payouts.run(shutdown.clone()));
     let worker = Watcher::new(worker_store, hub, ws, master.preimage_key());
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
 
@@ -454,7 +482,7 @@ async fn serve_all(
         started.elapsed().as_secs_f64(),
         env_path.display()
     );
-    let _ = tokio::join!(hub_task, api_task, worker_task, demo_task);
+    let _ = tokio::join!(hub_task, api_task, worker_task, payouts_task, demo_task);
     store.pool().close().await;
     Ok(())
 }
