@@ -276,8 +276,17 @@ test("the author's dashboard shows the new balance and pages through tips receiv
   assert.ok((await text(page.locator(".fiber-link-withdrawals__refusal"))).length > 0);
   await page.screenshot({ path: join(ARTIFACTS, "05-withdrawal-refused.png"), fullPage: true });
 
-  // a withdrawal by paying another node's Fiber invoice (made by the hub simulator): quote first,
-  // then confirm; it appears in the history and leaves the available balance
+  assert.doesNotMatch(await page.locator("body").innerText(), /\[en\./, "no missing translations");
+  await page.context().close();
+});
+
+test("an author withdraws by paying a Fiber invoice: quote first, then confirm, then history", async () => {
+  // another node's invoice, made by the hub simulator; bob has 2.5 CKB available from the walk
+  const page = await openAs("bob");
+  await page.evaluate(() =>
+    window.__harness.renderDashboard({ siteSettings: window.__boot.siteSettings, currentUser: window.__boot.currentUser })
+  );
+  await page.locator('tr[data-asset="CKB"] .fiber-link-dashboard__available').waitFor({ timeout: 15_000 });
   const hub = await fetch(process.env.FIBER_LINK_HUB_URL, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -288,7 +297,12 @@ test("the author's dashboard shows the new balance and pages through tips receiv
   await page.fill("#fiber-link-destination", payout);
   await page.fill("#fiber-link-withdraw-amount", "1");
   await page.locator(".fiber-link-withdrawals__review").click();
-  await page.waitForSelector('.fiber-link-withdrawals__quote[data-allowed="true"]', { timeout: 15_000 });
+  const quoteBox = page.locator(".fiber-link-withdrawals__quote");
+  await quoteBox.waitFor({ timeout: 15_000 });
+  if ((await quoteBox.getAttribute("data-allowed")) !== "true") {
+    await page.screenshot({ path: join(ARTIFACTS, "06-withdrawal-quote.png"), fullPage: true });
+    assert.fail(`the service refused the quote: ${await text(page.locator(".fiber-link-withdrawals__refusal"))}`);
+  }
   const quoted = await text(page.locator(".fiber-link-withdrawals__quote dl"));
   assert.match(quoted, /Leaves your balance 1 CKB/);
   assert.equal((await calls()).filter((c) => c.method === "withdrawal.request").length, 0, "nothing requested yet");
@@ -306,7 +320,6 @@ test("the author's dashboard shows the new balance and pages through tips receiv
     { timeout: 15_000 }
   );
   await page.screenshot({ path: join(ARTIFACTS, "07-withdrawal-requested.png"), fullPage: true });
-  assert.doesNotMatch(await page.locator("body").innerText(), /\[en\./, "no missing translations");
   await page.context().close();
 });
 
