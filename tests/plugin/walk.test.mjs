@@ -320,6 +320,23 @@ test("an author withdraws by paying a Fiber invoice: quote first, then confirm, 
     { timeout: 15_000 }
   );
   await page.screenshot({ path: join(ARTIFACTS, "07-withdrawal-requested.png"), fullPage: true });
+
+  // the worker pays the invoice through the hub; the history follows it to Completed by itself,
+  // and the reservation is gone from the balance
+  await page.waitForSelector('.fiber-link-withdrawals__history tr[data-state="COMPLETED"]', { timeout: 40_000 });
+  assert.equal(await text(page.locator('.fiber-link-withdrawals__history tr[data-state="COMPLETED"] .fiber-link-state')),
+    "Completed");
+  await page.waitForFunction(
+    () => document.querySelector('tr[data-asset="CKB"] .fiber-link-dashboard__reserved')?.textContent.trim() === "0",
+    null,
+    { timeout: 15_000 }
+  );
+  // deduct mode: the quoted fee was the most the route could cost; what it did not use is back
+  const fee = Number(/Network fee ([0-9.]+) CKB/.exec(quoted)[1]);
+  const availableAfter = Number(await text(page.locator('tr[data-asset="CKB"] .fiber-link-dashboard__available')));
+  assert.ok(availableAfter >= 1.5 && availableAfter <= 1.5 + fee, `available ${availableAfter} within 1.5 + unused fee`);
+  assert.equal(await page.locator(".fiber-link-withdrawals__cancel").count(), 0, "a completed withdrawal cannot be cancelled");
+  await page.screenshot({ path: join(ARTIFACTS, "08-withdrawal-completed.png"), fullPage: true });
   await page.context().close();
 });
 

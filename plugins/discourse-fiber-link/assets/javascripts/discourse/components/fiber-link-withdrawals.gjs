@@ -1,5 +1,6 @@
 import Component from "@glimmer/component";
 import { tracked } from "@glimmer/tracking";
+import { registerDestructor } from "@ember/destroyable";
 import { fn } from "@ember/helper";
 import { on } from "@ember/modifier";
 import { action } from "@ember/object";
@@ -20,6 +21,8 @@ import {
 } from "../lib/fiber-link/states";
 
 const PAGE_SIZE = 10;
+const FINAL = ["COMPLETED", "FAILED", "CANCELLED"];
+const REFRESH_MS = 5000;
 
 // Take money out: choose asset, destination and amount; see the service's quote (fee, what
 // arrives, whether it needs approval) before confirming; then the history with its states.
@@ -40,9 +43,11 @@ export default class FiberLinkWithdrawals extends Component {
   @tracked nextCursor = null;
 
   idempotencyKey = null;
+  refreshTimer = null;
 
   constructor() {
     super(...arguments);
+    registerDestructor(this, () => clearTimeout(this.refreshTimer));
     this.loadHistory();
   }
 
@@ -239,6 +244,43 @@ export default class FiberLinkWithdrawals extends Component {
     }
     this.history = [...this.history, ...(page.withdrawals ?? [])];
     this.nextCursor = page.next_cursor ?? null;
+    this.scheduleRefresh();
+  }
+
+  // While a withdrawal on the first page is still on its way, its state is refreshed every few
+  // seconds (withdrawal.get, one per open withdrawal), until it is final or the page is left.
+  scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    if (!this.history.some((w) => !FINAL.includes(w.state))) {
+      return;
+    }
+    this.refreshTimer = setTimeout(() => this.refreshOpen(), REFRESH_MS);
+  }
+
+  async refreshOpen() {
+    const open = this.history.filter((w) => !FINAL.includes(w.state));
+    try {
+      const fresh = await Promise.all(
+        open.map((w) =>
+          this.fiberLink.call("withdrawal.get", {
+            withdrawal_id: w.withdrawal_id,
+          })
+        )
+      );
+      if (this.isDestroying || this.isDestroyed) {
+        return;
+      }
+      const byId = new Map(fresh.map((w) => [w.withdrawal_id, w]));
+      this.history = this.history.map((w) => byId.get(w.withdrawal_id) ?? w);
+      if (fresh.some((w) => FINAL.includes(w.state))) {
+        this.args.onChanged?.();
+      }
+    } catch {
+      // a failed refresh is retried on the next round
+    }
+    if (!(this.isDestroying || this.isDestroyed)) {
+      this.scheduleRefresh();
+    }
   }
 
   <template>
