@@ -206,6 +206,28 @@ class RpcProxyTest < Minitest::Test
     assert_equal [], list["withdrawals"]
   end
 
+  def test_a_withdrawal_is_visible_and_cancellable_only_by_its_owner
+    tip = ok(V.new(id: @carol), "tip.create", { "post_id" => "#{@bob}-p2", "asset" => "CKB", "amount" => "3" })
+    sim_pay(tip["invoice"])
+    wait_for_state(real_client, tip["tip_id"], "SETTLED")
+    invoice = sim("sim_external_invoice", {})["invoice"]
+    params = { "asset" => "CKB", "amount" => "1", "user_id" => @carol, "idempotency_key" => "wd-#{uid("k")}",
+               "destination" => { "kind" => "fiber_invoice", "invoice" => invoice } }
+    w = ok(V.new(id: @bob), "withdrawal.request", params)
+    assert_equal @bob, w["user_id"], "the withdrawal is the viewer's, whatever user_id the browser sent"
+    assert_equal w["withdrawal_id"], ok(V.new(id: @bob), "withdrawal.request", params)["withdrawal_id"],
+                 "the same key is the same withdrawal"
+
+    id = w["withdrawal_id"]
+    refused(V.new(id: @carol), "withdrawal.get", { "withdrawal_id" => id }, "withdrawal_not_found")
+    refused(V.new(id: @carol), "withdrawal.cancel", { "withdrawal_id" => id }, "withdrawal_not_found")
+    refute(@client.calls.any? { |m, _| m == "withdrawal.cancel" }, "another user's cancel never reaches the service")
+    assert_equal id, ok(V.new(id: @bob), "withdrawal.get", { "withdrawal_id" => id })["withdrawal_id"]
+    listed = ok(V.new(id: @bob), "withdrawal.list", {})["withdrawals"].map { |x| x["withdrawal_id"] }
+    assert_equal [id], listed
+    assert_empty ok(V.new(id: @carol), "withdrawal.list", {})["withdrawals"]
+  end
+
   def test_the_secret_never_reaches_the_log_or_the_browser
     secret = "fls_#{"7" * 64}"
     log = StringIO.new

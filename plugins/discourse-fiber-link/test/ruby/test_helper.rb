@@ -40,15 +40,20 @@ module ServiceHelpers
     "#{prefix}-#{SecureRandom.hex(4)}"
   end
 
-  # Pays an invoice as a payer would, through the hub simulator's control method.
-  def sim_pay(invoice)
+  # The hub simulator's control methods (JSON-RPC on the hub port).
+  def sim(method, params)
     uri = URI.parse(service_env["FIBER_LINK_HUB_URL"])
-    body = JSON.generate({ jsonrpc: "2.0", id: 1, method: "sim_pay_invoice", params: [{ invoice: }] })
+    body = JSON.generate({ jsonrpc: "2.0", id: 1, method:, params: [params] })
     res = Net::HTTP.post(uri, body, "content-type" => "application/json")
     json = JSON.parse(res.body)
-    raise "sim_pay_invoice failed: #{res.body}" if json["error"]
+    raise "#{method} failed: #{res.body}" if json["error"]
 
     json["result"]
+  end
+
+  # Pays an invoice as a payer would.
+  def sim_pay(invoice)
+    sim("sim_pay_invoice", { invoice: })
   end
 
   def wait_for_state(client, tip_id, state, timeout: 20)
