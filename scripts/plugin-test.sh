@@ -54,6 +54,7 @@ if [ ! -x "$BIN" ]; then
   exit 1
 fi
 mkdir -p "$SHOTS"
+rm -f "$SHOTS"/*.png
 
 # --- the service: fiber-link dev with its own private Postgres ------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/fiber-link-plugin.XXXXXX")
