@@ -48,9 +48,21 @@ if [ "$status" = 0 ]; then
   echo "screenshots: $(pwd)/artifacts/"
 fi
 
-# One closing line for the whole suite (cargo's "test result:" lines and node's "# pass/# fail").
-awk '/^test result:/ { p += $4; f += $6; i += $8 }
-     /^# pass / { p += $3 } /^# fail / { f += $3 } /^# skipped / { i += $3 }
-     END { printf "Tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
-rm -f "$log"
-[ "$status" = 0 ] && [ "$browser_status" = 0 ]
+echo "== Discourse plugin tests (Ruby, node, headless Chromium, lint)"
+plugin_status=0
+if [ "$status" = 0 ]; then
+  set +e
+  FIBER_LINK_BIN=target/debug/fiber-link bash scripts/plugin-test.sh 2>&1 | tee "$log.plugin"
+  plugin_status=${PIPESTATUS[0]}
+  set -e
+fi
+
+# One closing line for the whole suite: cargo's "test result:" lines, node's "# pass/# fail"
+# (the demo browser tests) and the plugin's own "Plugin tests:" line.
+{ cat "$log"; grep -h '^Plugin tests:' "$log.plugin" 2>/dev/null || true; } |
+  awk '/^test result:/ { p += $4; f += $6; i += $8 }
+       /^# pass / { p += $3 } /^# fail / { f += $3 } /^# skipped / { i += $3 }
+       /^Plugin tests:/ { p += $3; f += $5; i += $7 }
+       END { printf "Tests: %d passed, %d failed, %d skipped\n", p, f, i }'
+rm -f "$log" "$log.plugin"
+[ "$status" = 0 ] && [ "$browser_status" = 0 ] && [ "$plugin_status" = 0 ]

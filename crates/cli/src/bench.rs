@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// Invoices paid (at 50 per second) during the settlement run.
     #[arg(long, default_value_t = 500)]
     paid: usize,
+    /// `tips` (tip.create, tip.get, settlement, sustained) or `reads` (an app seeded with 100,000
+    /// tips and 1,000,000 ledger entries: dashboard.summary, tip.list, balance.get).
+    #[arg(long, default_value = "tips")]
+    scenario: String,
 }
 
 struct Proc {
@@ -291,6 +295,21 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     wait_http(&format!("{api_url}/healthz/live")).await?;
     let store = Store::connect(&db_url, 4).await?;
     let http = reqwest::Client::new();
+    if a.scenario == "reads" {
+        let app_id = app["app_id"].as_str().unwrap_or_default().to_string();
+        reads(&a, &store, &client, &app_id).await?;
+        for p in [&serve, &hubsim] {
+            if let Some(mb) = p.peak_rss_mb() {
+                println!("{} peak RSS {mb:.1} MB", p.name);
+            }
+        }
+        drop((serve, hubsim));
+        store.pool().close().await;
+        sqlx_drop_db(&admin, &db_name).await?;
+        return Ok(());
+    } else if a.scenario != "tips" {
+        bail!("--scenario must be tips or reads");
+    }
 
     println!(
         "\n## settlement: {} open invoices, {} of them paid at 50/s, one worker",
@@ -422,6 +441,90 @@ pub async fn run(a: BenchArgs) -> Result<()> {
 }
 
 /// Creates `n` tips as fast as `clients` can, returning (tip_id, invoice).
+/// The read side under a realistic history: one app with 100,000 tips and about 1,000,000
+/// ledger entries; the heaviest author (`author-0`, 20,000 tips received) is the one read.
+async fn reads(a: &BenchArgs, store: &Store, client: &SignedClient, app_id: &str) -> Result<()> {
+    let t = Instant::now();
+    store.seed_history(app_id, 100_000, 175).await?;
+    let entries = store.ledger_entry_count().await?;
+    println!(
+        "\n## reads: seeded 100000 tips and {entries} ledger entries in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    // a cursor 10,000 tips deep into author-0's received tips
+    let mut cursor = Value::Null;
+    for _ in 0..100 {
+        let mut p = json!({"user_id": "author-0", "direction": "received", "limit": 100});
+        if !cursor.is_null() {
+            p["cursor"] = cursor.clone();
+        }
+        let page = client.result("tip.list", p).await.map_err(|e| anyhow!(e))?;
+        cursor = page["next_cursor"].clone();
+    }
+    let deep = cursor.clone();
+    type Make = Arc<dyn Fn(usize, u64) -> (String, Value) + Send + Sync>;
+    let runs: Vec<(&str, Make)> = vec![
+        (
+            "dashboard.summary",
+            Arc::new(|_, s| {
+                let user = if s % 2 == 0 {
+                    "author-0".to_string()
+                } else {
+                    format!("author-{}", 1 + s % 999)
+                };
+                ("dashboard.summary".into(), json!({"user_id": user}))
+            }),
+        ),
+        (
+            "tip.list first page",
+            Arc::new(|_, _| {
+                (
+                    "tip.list".into(),
+                    json!({"user_id": "author-0", "direction": "received", "limit": 20}),
+                )
+            }),
+        ),
+        (
+            "tip.list 10,000 deep",
+            Arc::new(move |_, _| {
+                (
+                    "tip.list".into(),
+                    json!({"user_id": "author-0", "direction": "received", "limit": 20, "cursor": deep}),
+                )
+            }),
+        ),
+        (
+            "balance.get",
+            Arc::new(|_, s| {
+                (
+                    "balance.get".into(),
+                    json!({"user_id": format!("author-{}", s % 1000)}),
+                )
+            }),
+        ),
+    ];
+    println!(
+        "{:<22} {:>8} {:>10} {:>9} {:>9} {:>7}",
+        "method", "clients", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    for (name, make) in runs {
+        for clients in [1, 8] {
+            let f = make.clone();
+            let mut r = load(client, clients, a.level_secs, move |c, s| f(c, s)).await;
+            println!(
+                "{:<22} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+                name,
+                clients,
+                r.rps(),
+                r.pct(0.5),
+                r.pct(0.99),
+                r.errors
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn load_n(client: &SignedClient, clients: usize, n: usize) -> Vec<(String, String)> {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
