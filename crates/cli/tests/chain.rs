@@ -317,7 +317,7 @@ fn fresh_address() -> String {
         .address()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onchain_payouts_on_a_dev_chain() {
     let Some(bin) = ckb_bin() else {
         eprintln!("\n!!! SKIPPED: on-chain withdrawal tests need the ckb node: run scripts/ckb-node.sh (or set FIBER_LINK_CKB_BIN) !!!\n");

@@ -88,3 +88,162 @@ async fn migrate_and_manage_apps_from_the_command_line() {
     assert!(!ok);
     assert!(err.contains("refuses the mainnet"), "{err}");
 }
+
+/// The operator's withdrawal commands against a running stack: a policy set from the command line
+/// is enforced by the API; a withdrawal over the approval threshold waits until `withdrawal
+/// approve`; `withdrawal fail` refuses while the hub still has the payment in flight. (Multi-thread:
+/// the commands block a thread while the in-process hub simulator answers them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operate_withdrawals_from_the_command_line() {
+    use serde_json::json;
+    let s = common::Stack::start().await;
+    s.start_worker().await;
+    let c = s.client();
+    s.fund(&c, "bob", "CKB", "100", 1).await;
+    let master = s.master.to_hex();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fiber-link"))
+            .args(args)
+            .env("DATABASE_URL", &s.db_url)
+            .env("FIBER_LINK_MASTER_KEY", &master)
+            .env("FIBER_LINK_HUB_URL", &s.hub_url)
+            .env_remove("FIBER_LINK_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, _, err) = run(&[
+        "app",
+        "policy",
+        "set",
+        &s.app_id,
+        "--asset",
+        "CKB",
+        "--approval-threshold",
+        "20",
+        "--max-per-request",
+        "50",
+        "--by",
+        "ops-anna",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = run(&["app", "policy", "show", &s.app_id, "--json"]);
+    assert!(ok);
+    let p: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p[0]["approval_threshold"], "20");
+    assert_eq!(p[0]["max_per_request"], "50");
+    let (ok, _, err) = run(&[
+        "app", "policy", "set", &s.app_id, "--asset", "CKB", "--min", "1e3",
+    ]);
+    assert!(!ok && err.contains("--min"), "{err}");
+
+    let invoice = |amount: &str, outcome: &str| {
+        let s = &s;
+        let (amount, outcome) = (amount.to_string(), outcome.to_string());
+        async move {
+            s.sim(
+                "sim_external_invoice",
+                json!({"amount": amount, "outcome": outcome}),
+            )
+            .await["invoice"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let request = |inv: String, amount: &str, key: &str| {
+        json!({"user_id": "bob", "asset": "CKB", "amount": amount, "idempotency_key": key,
+               "destination": {"kind": "fiber_invoice", "invoice": inv}})
+    };
+    // over the maximum set from the command line
+    let a = c
+        .call(
+            "withdrawal.request",
+            request(invoice("6000000000", "success").await, "60.3", "k0"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.reason(), Some("amount_above_maximum"));
+
+    // over the approval threshold: waits for an operator
+    let w = c
+        .result(
+            "withdrawal.request",
+            request(invoice("3000000000", "success").await, "30.15", "k1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w["state"], "AWAITING_APPROVAL");
+    let id = w["withdrawal_id"].as_str().unwrap().to_string();
+    s.start_payouts().await;
+    let (ok, out, _) = run(&["withdrawal", "list", "--json"]);
+    assert!(ok);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["id"], id.as_str());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let still = c
+        .result("withdrawal.get", json!({"withdrawal_id": id}))
+        .await
+        .unwrap();
+    assert_eq!(
+        still["state"], "AWAITING_APPROVAL",
+        "nothing moves it but an operator"
+    );
+    let (ok, out, err) = run(&["withdrawal", "approve", &id, "--by", "ops-anna"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("approved"));
+    let start = std::time::Instant::now();
+    loop {
+        let w = c
+            .result("withdrawal.get", json!({"withdrawal_id": id}))
+            .await
+            .unwrap();
+        if w["state"] == "COMPLETED" {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 10, "{w}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (ok, out, _) = run(&["withdrawal", "show", &id]);
+    assert!(ok);
+    assert!(out.contains("approved by ops-anna"), "{out}");
+    let (ok, _, err) = run(&["withdrawal", "approve", &id]);
+    assert!(!ok && err.contains("not awaiting approval"), "{err}");
+    let (ok, _, err) = run(&["withdrawal", "retry", &id]);
+    assert!(!ok && err.contains("COMPLETED"), "{err}");
+
+    // a payment the hub still has in flight cannot be failed by hand
+    let w = c
+        .result(
+            "withdrawal.request",
+            request(invoice("1000000000", "hang").await, "10.05", "k2"),
+        )
+        .await
+        .unwrap();
+    let id2 = w["withdrawal_id"].as_str().unwrap().to_string();
+    let start = std::time::Instant::now();
+    while c
+        .result("withdrawal.get", json!({"withdrawal_id": id2}))
+        .await
+        .unwrap()["state"]
+        != "SUBMITTED"
+    {
+        assert!(start.elapsed().as_secs() < 10);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (ok, _, err) = run(&["withdrawal", "fail", &id2, "--reason", "looks stuck"]);
+    assert!(!ok && err.contains("not failed"), "{err}");
+    let (ok, _, err) = run(&["withdrawal", "cancel", &id2]);
+    assert!(!ok && err.contains("SUBMITTED"), "{err}");
+    let still = c
+        .result("withdrawal.get", json!({"withdrawal_id": id2}))
+        .await
+        .unwrap();
+    assert_eq!(still["state"], "SUBMITTED");
+    let (ok, out, _) = run(&["withdrawal", "show", "not-an-id"]);
+    assert!(!ok, "{out}");
+}

@@ -96,11 +96,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "WITH a AS (SELECT id, (regexp_replace(external_id, '\\D', '', 'g'))::int AS n FROM users
-                         WHERE app_id = $1 AND external_id LIKE 'author-%'),
-                  r AS (SELECT id, (regexp_replace(external_id, '\\D', '', 'g'))::int AS n FROM users
-                         WHERE app_id = $1 AND external_id LIKE 'reader-%')
-             INSERT INTO tip_intents (id, app_id, post_id, from_user_id, to_user_id, asset, amount,
+            "INSERT INTO tip_intents (id, app_id, post_id, from_user_id, to_user_id, asset, amount,
                     request_fingerprint, payment_hash, state, created_at, expires_at, updated_at,
                     invoice_at, settled_at, ended_at)
              SELECT gen_random_uuid(), $1, 'post-' || (g % 5000), r.id, a.id, 'CKB', 150000000, 'seed',
@@ -111,8 +107,9 @@ impl Store {
                     CASE WHEN (g / 1000) % 5 = 4 THEN NULL ELSE now() - make_interval(secs => $2 - g - 5) END,
                     CASE WHEN (g / 1000) % 5 = 4 THEN now() - make_interval(secs => $2 - g - 3600) END
                FROM generate_series(0, $2 - 1) g
-               JOIN a ON a.n = CASE WHEN g % 5 = 0 THEN 0 ELSE g % 1000 END
-               JOIN r ON r.n = g % 1000",
+               JOIN users a ON a.app_id = $1
+                AND a.external_id = 'author-' || CASE WHEN g % 5 = 0 THEN 0 ELSE g % 1000 END
+               JOIN users r ON r.app_id = $1 AND r.external_id = 'reader-' || (g % 1000)",
         )
         .bind(app_id)
         .bind(tips)
