@@ -64,7 +64,8 @@ pub struct WithdrawalsSection {
     pub stuck_after_secs: u64,
     /// On-chain CKB payouts; absent = off.
     pub onchain: Option<OnchainSection>,
-    /// Per asset symbol; an asset without a section gets the defaults of `PolicySection`.
+    /// Per asset symbol; an asset without a section cannot be withdrawn unless an app's own
+    /// policy allows it.
     pub policy: std::collections::BTreeMap<String, PolicySection>,
 }
 
@@ -455,10 +456,13 @@ fn withdrawal_config(
             bail!("withdrawals.policy.{symbol}: no such asset is configured");
         }
     }
+    // An asset without a policy section is not withdrawable (an app may still be allowed it with
+    // `fiber-link app policy set`): no money leaves under rules nobody wrote down.
     let mut defaults = Vec::new();
-    let fallback = PolicySection::default();
     for a in assets.iter() {
-        let p = w.policy.get(&a.symbol).unwrap_or(&fallback);
+        let Some(p) = w.policy.get(&a.symbol) else {
+            continue;
+        };
         let amount = |field: &str, v: &Option<String>| -> Result<Option<fiber_link_core::Amount>> {
             v.as_deref()
                 .map(|s| parse_decimal(s, a.decimals))
@@ -588,5 +592,53 @@ mod tests {
         assert!(err(bad_script).contains("code_hash"));
         let no_db = Config::from_file_config(FileConfig::default()).unwrap_err();
         assert!(format!("{no_db:#}").contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn reads_withdrawal_rules() {
+        let c = parse(
+            r#"
+            [withdrawals]
+            fee_mode = "operator"
+            [withdrawals.policy.CKB]
+            min = "100"
+            author_daily_cap = "500.5"
+            approval_threshold = "300"
+            cooldown_secs = 60
+            [withdrawals.onchain]
+            ckb_rpc_url = "http://127.0.0.1:8114"
+            confirmations = 3
+            "#,
+        )
+        .unwrap();
+        let w = &c.api.withdrawals;
+        assert_eq!(w.fee_mode, fiber_link_core::FeeMode::Operator);
+        let p = w.default_policy("CKB");
+        assert!(p.allowed);
+        assert_eq!(p.min.base_units(), 100 * 100_000_000);
+        assert_eq!(p.author_daily_cap.unwrap().base_units(), 50_050_000_000);
+        assert_eq!(p.max_per_request, None, "left out: no limit");
+        let oc = w.onchain.as_ref().unwrap();
+        assert_eq!(
+            (oc.fee_rate, oc.max_tx_bytes, oc.confirmations),
+            (1000, 1000, 3)
+        );
+        assert_eq!(oc.fee().base_units(), 1000);
+        // without a section an asset is not withdrawable
+        let none = parse("").unwrap();
+        assert!(!none.api.withdrawals.default_policy("CKB").allowed);
+        assert!(none.api.withdrawals.onchain.is_none());
+
+        let err = |t: &str| format!("{:#}", parse(t).unwrap_err());
+        assert!(err("[withdrawals]\nfee_mode = \"split\"").contains("fee_mode"));
+        assert!(err("[withdrawals.policy.DOGE]\nmin = \"1\"").contains("no such asset"));
+        assert!(err("[withdrawals.policy.CKB]\nmin = \"0.000000001\"").contains("min"));
+        assert!(
+            err("[withdrawals.onchain]\nckb_rpc_url = \"x\"\nfee_rate = 999").contains("fee_rate")
+        );
+        assert!(
+            err("[withdrawals.onchain]\nckb_rpc_url = \"x\"\nmax_tx_bytes = 100")
+                .contains("max_tx_bytes")
+        );
     }
 }

@@ -116,21 +116,6 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "WITH t AS (SELECT id, to_user_id FROM tip_intents WHERE app_id = $1 AND state = 'SETTLED'),
-                  lt AS (INSERT INTO ledger_transactions (app_id, kind, idempotency_key, tip_id)
-                         SELECT $1, 'tip_settle', 'tip:' || id || ':settle', id FROM t
-                         RETURNING id, tip_id)
-             INSERT INTO ledger_entries (transaction_id, account_id, app_id, asset, amount)
-             SELECT lt.id, x.account, $1, 'CKB', x.amount
-               FROM lt JOIN t ON t.id = lt.tip_id
-               JOIN accounts au ON au.app_id = $1 AND au.kind = 'author' AND au.user_id = t.to_user_id
-               JOIN accounts hub ON hub.app_id = $1 AND hub.kind = 'hub' AND hub.asset = 'CKB'
-               CROSS JOIN LATERAL (VALUES (au.id, 150000000::numeric), (hub.id, -150000000::numeric)) x(account, amount)",
-        )
-        .bind(app_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
             "INSERT INTO withdrawals (id, app_id, user_id, asset, amount, fee, receive_amount, fee_mode,
                     rail, destination, idempotency_key, request_fingerprint, state, payment_hash,
                     actual_fee, created_at, updated_at, progressed_at, submitted_at, completed_at, ended_at)
@@ -147,6 +132,29 @@ impl Store {
         .bind(withdrawals_per_author)
         .execute(&mut *tx)
         .await?;
+        // Tips and withdrawals are inserted first (one transaction); their ledger transactions
+        // follow in 16 chunks, each committed: one transaction updating an author's balance row
+        // tens of thousands of times would crawl along its own chain of row versions.
+        tx.commit().await?;
+        for chunk in "0123456789abcdef".chars().map(String::from) {
+            sqlx::query(
+            "WITH t AS (SELECT id, to_user_id FROM tip_intents WHERE app_id = $1 AND state = 'SETTLED'
+                                AND left(id::text, 1) = $2),
+                  lt AS (INSERT INTO ledger_transactions (app_id, kind, idempotency_key, tip_id)
+                         SELECT $1, 'tip_settle', 'tip:' || id || ':settle', id FROM t
+                         RETURNING id, tip_id)
+             INSERT INTO ledger_entries (transaction_id, account_id, app_id, asset, amount)
+             SELECT lt.id, x.account, $1, 'CKB', x.amount
+               FROM lt JOIN t ON t.id = lt.tip_id
+               JOIN accounts au ON au.app_id = $1 AND au.kind = 'author' AND au.user_id = t.to_user_id
+               JOIN accounts hub ON hub.app_id = $1 AND hub.kind = 'hub' AND hub.asset = 'CKB'
+               CROSS JOIN LATERAL (VALUES (au.id, 150000000::numeric), (hub.id, -150000000::numeric)) x(account, amount)",
+        )
+            .bind(app_id)
+            .bind(chunk)
+            .execute(&self.pool)
+            .await?;
+        }
         for (kind, key, entries) in [
             (
                 "withdrawal_reserve",
@@ -160,7 +168,8 @@ impl Store {
             ),
         ] {
             let sql = format!(
-                "WITH w AS (SELECT id, user_id FROM withdrawals WHERE app_id = $1),
+                "WITH w AS (SELECT id, user_id FROM withdrawals WHERE app_id = $1
+                             AND left(id::text, 1) = $2),
                       lt AS (INSERT INTO ledger_transactions (app_id, kind, idempotency_key, withdrawal_id)
                              SELECT $1, '{kind}', 'withdrawal:' || id || ':{key}', id FROM w
                              RETURNING id, withdrawal_id)
@@ -173,9 +182,14 @@ impl Store {
                    JOIN accounts fees ON fees.app_id = $1 AND fees.kind = 'fees' AND fees.asset = 'CKB'
                    CROSS JOIN LATERAL (VALUES {entries}) x(account, amount)"
             );
-            sqlx::query(&sql).bind(app_id).execute(&mut *tx).await?;
+            for chunk in "0123456789abcdef".chars().map(String::from) {
+                sqlx::query(&sql)
+                    .bind(app_id)
+                    .bind(&chunk)
+                    .execute(&self.pool)
+                    .await?;
+            }
         }
-        tx.commit().await?;
         sqlx::query("ANALYZE").execute(&self.pool).await?;
         Ok(())
     }
