@@ -381,11 +381,12 @@ pub(crate) async fn balance(
 }
 
 async fn balances_json(state: &AppState, app_id: &str, user: &str) -> Result<Vec<Value>, ApiError> {
-    let (rows, reserved) = tokio::try_join!(
-        state.store.user_balances(app_id, user),
-        state.store.reserved_by_user(app_id, user)
-    )
-    .map_err(internal)?;
+    // one statement: available, incoming and reserved are read from one snapshot
+    let rows = state
+        .store
+        .user_balances(app_id, user)
+        .await
+        .map_err(internal)?;
     let balances: Vec<Value> = state
         .settings
         .assets
@@ -398,7 +399,7 @@ async fn balances_json(state: &AppState, app_id: &str, user: &str) -> Result<Vec
                 "decimals": a.decimals,
                 "available": f(row.map(|r| r.available)),
                 "incoming": f(row.map(|r| r.incoming)),
-                "reserved": f(reserved.iter().find(|r| r.0 == a.symbol).map(|r| r.1)),
+                "reserved": f(row.map(|r| r.reserved)),
             })
         })
         .collect();

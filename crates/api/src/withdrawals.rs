@@ -304,7 +304,14 @@ pub(crate) async fn quote(
         "allowed": false,
         "refusal": null,
     });
+    let not_allowed = || {
+        refusal_error(Refusal {
+            reason: "asset_not_allowed",
+            message: "withdrawals of this asset are not allowed for this community".into(),
+        })
+    };
     let outcome = match (&dest, amount) {
+        (Ok(_), _) if !policy.allowed => Err(not_allowed()),
         (Ok(d), Some(amount)) => figures(state, a, d, amount).and_then(|f| {
             v["fee"] = json!(fmt(f.fee));
             v["receive_amount"] = json!(fmt(f.receive));
@@ -340,8 +347,11 @@ pub(crate) async fn quote(
     Ok(v)
 }
 
-fn fingerprint(user: &str, a: &Asset, amount: Amount, dest: &Value) -> String {
-    let canonical = json!([user, a.symbol, amount.to_string(), dest]);
+/// What makes two requests "the same" for an idempotency key: the parameters as sent (so a
+/// retry is recognised before anything is validated again: an invoice that expired since, or a
+/// changed configuration, must not turn a retry into a refusal and a second request).
+fn fingerprint(user: &str, asset: &str, amount: &Value, dest: &Value) -> String {
+    let canonical = json!([user, asset, amount, dest]);
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
@@ -359,10 +369,7 @@ pub(crate) async fn request(
         )),
         Some(k) => input::external_id("idempotency_key", k)?,
     };
-    let a = asset(state, &p.asset)?;
-    let amount = parse_amount(a, &p.amount)?;
-    let d = destination(state, a, &p.destination)?;
-    let fp = fingerprint(&user, a, amount, &d.json);
+    let fp = fingerprint(&user, &p.asset, &p.amount, &p.destination);
     // The same key again answers with the withdrawal it made, whatever the balance is now.
     if let Some(existing) = state
         .store
@@ -371,6 +378,25 @@ pub(crate) async fn request(
         .map_err(internal)?
     {
         return same_key(state, existing, &fp);
+    }
+    let a = asset(state, &p.asset)?;
+    let amount = parse_amount(a, &p.amount)?;
+    let d = destination(state, a, &p.destination)?;
+    // an asset the app may not withdraw is refused as such, before its figures (checked again
+    // under the locks of the request)
+    let ov = state
+        .store
+        .policy_override(&caller.app_id, &a.symbol)
+        .await
+        .map_err(internal)?;
+    if !ov
+        .apply(&state.settings.withdrawals.default_policy(&a.symbol))
+        .allowed
+    {
+        return Err(refusal_error(Refusal {
+            reason: "asset_not_allowed",
+            message: "withdrawals of this asset are not allowed for this community".into(),
+        }));
     }
     let f = figures(state, a, &d, amount)?;
     let new = NewWithdrawal {

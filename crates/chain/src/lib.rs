@@ -16,13 +16,13 @@ use ckb_types::bytes::Bytes;
 use ckb_types::core::{Capacity, DepType, ScriptHashType, TransactionBuilder, TransactionView};
 use ckb_types::packed::{self, CellDep, CellInput, CellOutput, OutPoint, Script, WitnessArgs};
 use ckb_types::prelude::*;
-use ckb_types::H256;
 use fiber_link_core::Amount;
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
 pub use ckb_jsonrpc_types::Status as TxStatusKind;
+pub use ckb_types::H256;
 
 /// One CKB in shannons.
 pub const ONE_CKB: u64 = 100_000_000;
@@ -212,14 +212,16 @@ impl ChainClient {
         }
     }
 
-    /// Whether a cell is spent ("dead") in the canonical chain. `false` for live or unknown.
-    pub async fn is_spent(&self, op: &ckb_jsonrpc_types::OutPoint) -> Result<bool, ChainError> {
+    /// Whether a cell is live (created by a committed transaction and not consumed by one). The
+    /// node reports a consumed cell as "unknown", the same as one it never saw: a caller that
+    /// built a transaction on this cell knows it existed, so not live means consumed.
+    pub async fn is_live(&self, op: &ckb_jsonrpc_types::OutPoint) -> Result<bool, ChainError> {
         let c = self
             .rpc
             .get_live_cell(op.clone(), false)
             .await
             .map_err(ChainError::from_rpc)?;
-        Ok(c.status == "dead")
+        Ok(c.status == "live")
     }
 
     /// The confirmed plain cells (no type script, no data) of `lock`, oldest first.
@@ -369,7 +371,7 @@ impl HotWallet {
             .take_while(|n| payout_tx_size(*n, args_len) <= max_bytes)
             .last()
             .ok_or_else(|| ChainError::Invalid(format!("max_tx_bytes {max_bytes} is too small")))?;
-        let cells = chain.plain_cells(&self.lock, 10_000).await?;
+        let cells = chain.plain_cells(&self.lock, 500).await?;
         let mut inputs = Vec::new();
         let mut total: u64 = 0;
         let need = receive

@@ -161,6 +161,7 @@ pub async fn onchain(cfg: &Config) -> Result<Option<Onchain>> {
         chain,
         wallet,
         max_tx_bytes: oc.max_tx_bytes,
+        fee_rate: oc.fee_rate,
         confirmations: oc.confirmations,
     }))
 }

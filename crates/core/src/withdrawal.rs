@@ -168,7 +168,7 @@ pub struct Policy {
     pub author_daily_cap: Option<Amount>,
     /// What the whole app may withdraw in any 24 hours.
     pub app_daily_cap: Option<Amount>,
-    /// Seconds an author waits between two withdrawals.
+    /// Seconds an author waits between two withdrawals of the asset.
     pub cooldown_secs: u64,
     /// Withdrawals of more than this wait for an operator's approval.
     pub approval_threshold: Option<Amount>,
@@ -183,7 +183,7 @@ pub struct Standing {
     pub author_24h: Amount,
     /// The app's withdrawals of the asset in the last 24 h (not failed or cancelled).
     pub app_24h: Amount,
-    /// Seconds since the author's previous withdrawal request (not failed or cancelled).
+    /// Seconds since the author's previous withdrawal of the asset (not failed or cancelled).
     pub secs_since_last: Option<u64>,
 }
 

@@ -191,6 +191,9 @@ pub fn payout_invoice(
                 format!("not a signed Fiber invoice: {e}"),
             )
         })?;
+    if !inv.is_signed() {
+        return Err(("invoice_malformed", "the invoice is not signed".into()));
+    }
     inv.check_signature().map_err(|e| {
         (
             "invoice_malformed",
@@ -242,6 +245,17 @@ pub fn payout_invoice(
             .map(|k| hex_encode(&k.serialize())),
         expires_at_ms,
     })
+}
+
+/// Whether an invoice string parses and has expired at `now_ms` (any network). An invoice that
+/// does not parse, or has no expiry, is not "expired".
+pub fn invoice_expired(s: &str, now_ms: u128) -> bool {
+    let Ok(inv) = s.trim().parse::<fiber_types::CkbInvoice>() else {
+        return false;
+    };
+    inv.expiry_time()
+        .map(|d| inv.data.timestamp.saturating_add(d.as_millis()))
+        .is_some_and(|at| at <= now_ms)
 }
 
 fn hex_encode(b: &[u8]) -> String {

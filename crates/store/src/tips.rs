@@ -105,6 +105,8 @@ pub struct UserBalance {
     pub asset: String,
     pub available: Amount,
     pub incoming: Amount,
+    /// Held for the author's withdrawals that are not finished.
+    pub reserved: Amount,
 }
 
 /// When the watcher looks at a tip next, after a check that changed nothing.
@@ -637,11 +639,19 @@ impl Store {
                                 WHERE t.app_id = $1 AND t.to_user_id = u.id
                                   AND (t.state = 'PENDING'
                                        OR (t.state = 'UNPAID' AND t.expires_at > now()))
-                                GROUP BY t.asset)
-             SELECT COALESCE(avail.asset, incoming.asset) AS asset,
+                                GROUP BY t.asset),
+                  reserved AS (SELECT w.asset, sum(w.amount) AS amount FROM withdrawals w, u
+                                WHERE w.app_id = $1 AND w.user_id = u.id
+                                  AND w.state NOT IN ('COMPLETED','FAILED','CANCELLED')
+                                GROUP BY w.asset),
+                  assets AS (SELECT asset FROM avail UNION SELECT asset FROM incoming
+                             UNION SELECT asset FROM reserved)
+             SELECT assets.asset,
                     COALESCE(avail.amount, 0)::text AS available,
-                    COALESCE(incoming.amount, 0)::text AS incoming
-               FROM avail FULL OUTER JOIN incoming ON avail.asset = incoming.asset
+                    COALESCE(incoming.amount, 0)::text AS incoming,
+                    COALESCE(reserved.amount, 0)::text AS reserved
+               FROM assets LEFT JOIN avail USING (asset) LEFT JOIN incoming USING (asset)
+                    LEFT JOIN reserved USING (asset)
               ORDER BY 1",
         )
         .bind(app_id)
@@ -654,6 +664,7 @@ impl Store {
                     asset: r.try_get("asset")?,
                     available: parse_amount(r.try_get("available")?)?,
                     incoming: parse_amount(r.try_get("incoming")?)?,
+                    reserved: parse_amount(r.try_get("reserved")?)?,
                 })
             })
             .collect()

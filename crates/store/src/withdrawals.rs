@@ -252,7 +252,8 @@ async fn standing(
              WHERE app_id = $1 AND asset = $3 AND created_at > now() - interval '24 hours'
                AND state NOT IN ('FAILED','CANCELLED')) AS app_24h,
            (SELECT floor(extract(epoch FROM now() - max(created_at)))::bigint FROM withdrawals
-             WHERE app_id = $1 AND user_id = $2 AND state NOT IN ('FAILED','CANCELLED')) AS since",
+             WHERE app_id = $1 AND user_id = $2 AND asset = $3
+               AND state NOT IN ('FAILED','CANCELLED')) AS since",
     )
     .bind(app_id)
     .bind(user_id)
@@ -826,6 +827,11 @@ impl Store {
             c.detail.as_deref(),
         )
         .await?;
+        // its cells are spent now; the reservation rows are not needed any more
+        sqlx::query("DELETE FROM hot_wallet_inputs WHERE withdrawal_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         ledger::post(
             &mut tx,
             &w.app_id,
@@ -942,14 +948,19 @@ impl Store {
     /// Phase one of an on-chain payout: the signed transaction and its hash are persisted (state
     /// `SUBMITTING`) before the transaction is sent. Replaces an earlier transaction only when
     /// the caller proved it can never commit. `Ok(false)` if the state did not allow it.
+    ///
+    /// Compare-and-swap: `replaces` is the transaction hash the caller saw (`None` for the first
+    /// build). If another worker stored a transaction meanwhile, nothing is written and the
+    /// caller must not send what it built.
     pub async fn begin_onchain_payout(
         &self,
         id: Uuid,
+        replaces: Option<&str>,
         signed_tx: &serde_json::Value,
         tx_hash: &str,
         inputs: &[String],
     ) -> Result<bool> {
-        self.to_submitting(id, Some((signed_tx, tx_hash, inputs)))
+        self.to_submitting(id, Some((signed_tx, tx_hash, inputs, replaces)))
             .await
     }
 
@@ -966,7 +977,7 @@ impl Store {
     async fn to_submitting(
         &self,
         id: Uuid,
-        onchain: Option<(&serde_json::Value, &str, &[String])>,
+        onchain: Option<(&serde_json::Value, &str, &[String], Option<&str>)>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let (w, _) = Self::lock(&mut tx, None, id).await?;
@@ -979,7 +990,14 @@ impl Store {
         if w.state != WithdrawalState::Queued && onchain.is_none() {
             return Ok(false);
         }
-        if let Some((_, _, inputs)) = onchain {
+        if let Some((_, _, _, replaces)) = onchain {
+            if w.tx_hash.as_deref() != replaces
+                || (replaces.is_none() && w.state != WithdrawalState::Queued)
+            {
+                return Ok(false);
+            }
+        }
+        if let Some((_, _, inputs, _)) = onchain {
             // A new transaction replaces the old one only after the caller proved the old one can
             // never commit; its cells go back to the wallet.
             sqlx::query("DELETE FROM hot_wallet_inputs WHERE withdrawal_id = $1")
@@ -1026,6 +1044,16 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Whether the withdrawal is still `SUBMITTING`, read just before a send: a worker holding an
+    /// old copy (its claim ran out, an operator acted) must not send.
+    pub async fn still_submitting(&self, id: Uuid) -> Result<bool> {
+        let st: Option<String> = sqlx::query_scalar("SELECT state FROM withdrawals WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(st.as_deref() == Some("SUBMITTING"))
     }
 
     /// Phase two: the payout was sent (or found sent): `SUBMITTING → SUBMITTED`.
@@ -1095,28 +1123,6 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("kind")?, r.try_get("idempotency_key")?)))
-            .collect()
-    }
-
-    /// Per asset, what the author has reserved for unfinished withdrawals.
-    pub async fn reserved_by_user(
-        &self,
-        app_id: &str,
-        user: &str,
-    ) -> Result<Vec<(String, Amount)>> {
-        let rows = sqlx::query(
-            "SELECT w.asset, sum(w.amount)::text AS amount FROM withdrawals w
-               JOIN users u ON u.id = w.user_id
-              WHERE w.app_id = $1 AND u.app_id = $1 AND u.external_id = $2
-                AND w.state NOT IN ('COMPLETED','FAILED','CANCELLED')
-              GROUP BY w.asset",
-        )
-        .bind(app_id)
-        .bind(user)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("asset")?, parse_amount(r.try_get("amount")?)?)))
             .collect()
     }
 

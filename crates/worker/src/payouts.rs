@@ -27,6 +27,8 @@ pub struct Onchain {
     pub chain: ChainClient,
     pub wallet: HotWallet,
     pub max_tx_bytes: u64,
+    /// Shannons per 1000 bytes: with a withdrawal's stored fee it bounds the transaction's size.
+    pub fee_rate: u64,
     pub confirmations: u64,
 }
 
@@ -213,7 +215,7 @@ impl Payouts {
                 }
             }
             (Rail::Fiber, _) => self.follow_fiber(w).await,
-            (Rail::Onchain, WithdrawalState::Queued) => self.build_and_send(w).await,
+            (Rail::Onchain, WithdrawalState::Queued) => self.build_and_send(w, None).await,
             (Rail::Onchain, _) => self.follow_onchain(w).await,
         }
     }
@@ -228,7 +230,25 @@ impl Payouts {
         hash256(h).map_err(PayoutError::Other)
     }
 
+    /// `send_payment` errors after which no payment of this invoice can ever be made: the
+    /// invoice is expired or invalid, or it is this node's own. Any other refusal ("no path",
+    /// a busy node) may be temporary: the withdrawal stays reserved and is tried again until
+    /// the invoice expires.
+    fn refusal_is_final(message: &str) -> bool {
+        let m = message.to_ascii_lowercase();
+        m.contains("invoice is expired")
+            || m.contains("failed to validate payment request")
+            || m.contains("amount does not match")
+            || m.contains("pay to self")
+            || m.contains("self payment")
+    }
+
     async fn send_fiber(&self, w: &WithdrawalRow) -> Result<(), PayoutError> {
+        // fencing: a worker with an old copy of the row (its claim ran out, an operator failed
+        // the withdrawal) must not send
+        if !self.store.still_submitting(w.id).await? {
+            return Ok(());
+        }
         let invoice = w
             .destination
             .get("invoice")
@@ -267,9 +287,11 @@ impl Payouts {
                     .await?;
                 Ok(())
             }
+            // refused for now (no route, no liquidity, …): tried again later
+            Err(e) if !e.message().is_some_and(Self::refusal_is_final) => Err(e.into()),
             Err(e) => {
-                // The hub refused to send (no route, invalid or expired invoice, …): nothing left.
-                // Check that no payment exists before releasing the funds.
+                // The hub refused for good (expired, invalid, its own invoice). Check that no
+                // payment exists before releasing the funds.
                 match self.hub.get_payment(Self::payment_hash(w)?).await {
                     Err(g) if g.is_payment_not_found() => {
                         let msg = e
@@ -379,7 +401,11 @@ impl Payouts {
     }
 
     /// Phase one (build, sign, persist) and phase two (send) of an on-chain payout.
-    async fn build_and_send(&self, w: &WithdrawalRow) -> Result<(), PayoutError> {
+    async fn build_and_send(
+        &self,
+        w: &WithdrawalRow,
+        replaces: Option<&str>,
+    ) -> Result<(), PayoutError> {
         let oc = self.onchain()?;
         let to = w
             .destination
@@ -391,22 +417,21 @@ impl Payouts {
         };
         let guard = self.building.lock().await;
         let reserved: HashSet<String> = self.store.reserved_inputs().await?.into_iter().collect();
+        // the fee was fixed when the withdrawal was accepted: the transaction may be no bigger
+        // than that fee pays for at today's rate
+        let fee = to_u64(w.fee)?;
+        let max_bytes = oc
+            .max_tx_bytes
+            .min(fee.saturating_mul(1000) / oc.fee_rate.max(1));
         let built = oc
             .wallet
-            .build_payout(
-                &oc.chain,
-                to,
-                to_u64(w.receive)?,
-                to_u64(w.fee)?,
-                oc.max_tx_bytes,
-                &reserved,
-            )
+            .build_payout(&oc.chain, to, to_u64(w.receive)?, fee, max_bytes, &reserved)
             .await?;
         let json =
             serde_json::to_value(&built.tx).map_err(|e| PayoutError::Other(e.to_string()))?;
         let persisted = self
             .store
-            .begin_onchain_payout(w.id, &json, &built.hash, &built.inputs)
+            .begin_onchain_payout(w.id, replaces, &json, &built.hash, &built.inputs)
             .await?;
         drop(guard);
         if !persisted {
@@ -506,16 +531,9 @@ impl Payouts {
             TxState::Unknown { reason } => {
                 // Not in the pool, not on chain. If one of its inputs is spent, it can never
                 // commit: build a new one. Otherwise send the very same transaction again.
-                let mut spent = false;
-                for op in fiber_link_chain::tx_inputs(&tx) {
-                    if oc.chain.is_spent(&op).await? {
-                        spent = true;
-                        break;
-                    }
-                }
-                if spent {
+                if self.can_never_commit(oc, &tx, &h).await? {
                     warn!(withdrawal_id = %w.id, tx_hash = %hash, ?reason, "the payout transaction can never commit (an input is spent elsewhere); building a new one");
-                    self.build_and_send(w).await
+                    self.build_and_send(w, Some(hash)).await
                 } else {
                     if w.state == WithdrawalState::Submitted {
                         warn!(withdrawal_id = %w.id, tx_hash = %hash, ?reason, "the payout transaction left the pool; sending it again");
@@ -524,6 +542,24 @@ impl Payouts {
                 }
             }
         }
+    }
+
+    /// Whether a transaction that is neither in the pool nor on chain can never commit: one of
+    /// its inputs was consumed, and (asked again after that) not by this transaction.
+    async fn can_never_commit(
+        &self,
+        oc: &Onchain,
+        tx: &ckb_jsonrpc_types::Transaction,
+        hash: &fiber_link_chain::H256,
+    ) -> Result<bool, PayoutError> {
+        let mut consumed = false;
+        for op in fiber_link_chain::tx_inputs(tx) {
+            if !oc.chain.is_live(&op).await? {
+                consumed = true;
+                break;
+            }
+        }
+        Ok(consumed && matches!(oc.chain.tx_state(hash).await?, TxState::Unknown { .. }))
     }
 
     /// The operator's `fail`: only when the payout was provably not made and cannot be made
@@ -553,15 +589,31 @@ impl Payouts {
                     },
                 )
             }
-            (Rail::Fiber, _) => match self.hub.get_payment(Self::payment_hash(w)?).await {
-                Err(e) if e.is_payment_not_found() => self.fail_now(w, &msg).await,
-                Ok(r) if r.status == PaymentStatus::Failed => self.fail_now(w, &msg).await,
-                Ok(r) => refused(&format!(
-                    "the hub reports the payment {:?}; it is not failed",
-                    r.status
-                )),
-                Err(e) => Err(e.into()),
-            },
+            (Rail::Fiber, _) => {
+                // Until the invoice expires a send (a stale worker's, or a retry of a failed
+                // session) could still pay it: only an expired invoice proves nothing more can.
+                let invoice = w
+                    .destination
+                    .get("invoice")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                let expired = fiber_link_fnn::invoice_expired(
+                    invoice,
+                    Utc::now().timestamp_millis().max(0) as u128,
+                );
+                match self.hub.get_payment(Self::payment_hash(w)?).await {
+                    Err(e) if e.is_payment_not_found() && expired => self.fail_now(w, &msg).await,
+                    Ok(r) if r.status == PaymentStatus::Failed && expired => {
+                        self.fail_now(w, &msg).await
+                    }
+                    Ok(r) if r.status != PaymentStatus::Failed => refused(&format!(
+                        "the hub reports the payment {:?}; it is not failed",
+                        r.status
+                    )),
+                    Err(e) if !e.is_payment_not_found() => Err(e.into()),
+                    _ => refused("the invoice has not expired, so a payment could still be made; fail it after it expires, or retry"),
+                }
+            }
             (Rail::Onchain, _) => {
                 let oc = self.onchain()?;
                 let (Some(json), Some(hash)) = (&w.signed_tx, &w.tx_hash) else {
@@ -573,10 +625,8 @@ impl Payouts {
                 }
                 let tx: ckb_jsonrpc_types::Transaction = serde_json::from_value(json.clone())
                     .map_err(|e| PayoutError::Other(e.to_string()))?;
-                for op in fiber_link_chain::tx_inputs(&tx) {
-                    if oc.chain.is_spent(&op).await? {
-                        return self.fail_now(w, &msg).await;
-                    }
+                if self.can_never_commit(oc, &tx, &h).await? {
+                    return self.fail_now(w, &msg).await;
                 }
                 refused("the signed transaction could still be sent and commit (its inputs are unspent); spend one of them elsewhere first, or retry")
             }
