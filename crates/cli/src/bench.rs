@@ -37,6 +37,9 @@ pub struct BenchArgs {
     /// tips and 1,000,000 ledger entries: dashboard.summary, tip.list, balance.get).
     #[arg(long, default_value = "tips")]
     scenario: String,
+    /// Keep the benchmark database afterwards (to look at its query plans).
+    #[arg(long)]
+    keep_db: bool,
 }
 
 struct Proc {
@@ -305,7 +308,11 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         }
         drop((serve, hubsim));
         store.pool().close().await;
-        sqlx_drop_db(&admin, &db_name).await?;
+        if a.keep_db {
+            println!("database kept: {db_url}");
+        } else {
+            sqlx_drop_db(&admin, &db_name).await?;
+        }
         return Ok(());
     } else if a.scenario != "tips" {
         bail!("--scenario must be tips or reads");

@@ -606,3 +606,64 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     );
     books_balance(&s).await;
 }
+
+#[tokio::test]
+async fn with_the_operator_paying_fees_the_author_pays_exactly_the_invoice() {
+    let mut withdrawals = test_withdrawals();
+    withdrawals.fee_mode = fiber_link_core::FeeMode::Operator;
+    let s = Stack::start_with(StackOptions {
+        withdrawals,
+        ..Default::default()
+    })
+    .await;
+    s.start_worker().await;
+    s.start_payouts().await;
+    let c = s.client();
+    s.fund(&c, "bob", "CKB", "100", 1).await;
+    let (invoice, _) = external_invoice(&s, Some(40 * 100_000_000), "success").await;
+    let q = c
+        .result(
+            "withdrawal.quote",
+            json!({"user_id": "bob", "asset": "CKB", "destination": to_invoice(&invoice)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            q["amount"].as_str(),
+            q["receive_amount"].as_str(),
+            q["fee_mode"].as_str()
+        ),
+        (Some("40"), Some("40"), Some("operator"))
+    );
+    let w = c
+        .result(
+            "withdrawal.request",
+            json!({"user_id": "bob", "asset": "CKB", "amount": "40",
+                   "destination": to_invoice(&invoice), "idempotency_key": "op1"}),
+        )
+        .await
+        .unwrap();
+    let id = w["withdrawal_id"].as_str().unwrap().to_string();
+    let done = wait_withdrawal(&c, &id, "COMPLETED").await;
+    assert_eq!(done["actual_fee"], "0.04");
+    assert_eq!(balance(&c, "bob").await["available"], "60");
+    // the operator's account carries the route fee; the fees account counts it
+    let fee_by_kind = |kind: &'static str| {
+        let s = s.store.clone();
+        async move {
+            let v: String = sqlx::query_scalar(
+                "SELECT COALESCE(sum(e.amount), 0)::text FROM ledger_entries e
+                   JOIN accounts a ON a.id = e.account_id WHERE a.kind = $1",
+            )
+            .bind(kind)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+            v
+        }
+    };
+    assert_eq!(fee_by_kind("operator").await, "-4000000");
+    assert_eq!(fee_by_kind("fees").await, "4000000");
+    books_balance(&s).await;
+}

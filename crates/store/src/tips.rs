@@ -696,21 +696,32 @@ impl Store {
         } else {
             "from_user_id"
         };
+        // Each optional condition is in the text only when used: "$x IS NULL OR …" would keep
+        // the planner from starting the index scan at the cursor.
+        let state_cond = if state.is_some() {
+            "AND t.state = $4"
+        } else {
+            "AND $4::text IS NULL"
+        };
+        let cursor_cond = if cursor.is_some() {
+            "AND (t.created_at, t.id) < ($5, $6)"
+        } else {
+            "AND $5::timestamptz IS NULL AND $6::uuid IS NULL"
+        };
         let sql = format!(
             "SELECT {TIP_COLUMNS} {TIP_FROM}
               WHERE t.app_id = $1
                 AND t.{side} = (SELECT id FROM users WHERE app_id = $1 AND external_id = $2)
-                AND ($3::text IS NULL OR t.state = $3)
-                AND ($4::timestamptz IS NULL OR (t.created_at, t.id) < ($4, $5))
-              ORDER BY t.created_at DESC, t.id DESC LIMIT $6"
+                {state_cond} {cursor_cond}
+              ORDER BY t.created_at DESC, t.id DESC LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(app_id)
             .bind(user)
+            .bind(limit)
             .bind(state.map(|s| s.as_str()))
             .bind(cursor.map(|c| c.0))
             .bind(cursor.map(|c| c.1))
-            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(tip_from_row).collect()

@@ -576,10 +576,16 @@ impl Store {
         cursor: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> Result<Vec<WithdrawalRow>> {
+        let cursor_cond = if cursor.is_some() {
+            "AND (w.created_at, w.id) < ($3, $4)"
+        } else {
+            "AND $3::timestamptz IS NULL AND $4::uuid IS NULL"
+        };
         let sql = format!(
             "SELECT {COLUMNS} {FROM}
-              WHERE w.app_id = $1 AND u.app_id = $1 AND u.external_id = $2
-                AND ($3::timestamptz IS NULL OR (w.created_at, w.id) < ($3, $4))
+              WHERE w.app_id = $1
+                AND w.user_id = (SELECT id FROM users WHERE app_id = $1 AND external_id = $2)
+                {cursor_cond}
               ORDER BY w.created_at DESC, w.id DESC LIMIT $5"
         );
         let rows = sqlx::query(&sql)
