@@ -411,6 +411,24 @@ pub(crate) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
     format!("{}_{}", at.timestamp_micros(), id)
 }
 
+/// One page of `rows` (fetched with `limit + 1`) and the cursor of the next page, if any.
+pub(crate) fn keyset_page<T>(
+    rows: &[T],
+    limit: i64,
+    key: impl Fn(&T) -> (DateTime<Utc>, Uuid),
+) -> (&[T], Option<String>) {
+    let page = &rows[..rows.len().min(limit as usize)];
+    let next = (rows.len() as i64 > limit)
+        .then(|| {
+            page.last().map(|r| {
+                let (at, id) = key(r);
+                encode_cursor(at, id)
+            })
+        })
+        .flatten();
+    (page, next)
+}
+
 pub(crate) fn cursor_param(s: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let bad = || {
         ApiError::invalid(
@@ -507,11 +525,7 @@ pub(crate) async fn list(
         )
         .await
         .map_err(internal)?;
-    let more = rows.len() as i64 > limit;
-    let page = &rows[..rows.len().min(limit as usize)];
-    let next = more
-        .then(|| page.last().map(|t| encode_cursor(t.created_at, t.id)))
-        .flatten();
+    let (page, next) = keyset_page(&rows, limit, |t| (t.created_at, t.id));
     let tips: Vec<Value> = page.iter().map(|t| tip_item(state, t)).collect();
     Ok(json!({"tips": tips, "next_cursor": next}))
 }

@@ -2,7 +2,7 @@
 //! `withdrawal.cancel`.
 
 use crate::auth::Caller;
-use crate::tips::{cursor_param, encode_cursor, internal, limit_param, ts, ExternalId};
+use crate::tips::{cursor_param, internal, keyset_page, limit_param, ts, ExternalId};
 use crate::AppState;
 use chrono::Utc;
 use fiber_link_core::withdrawal::{bounds, check, Figures, Refusal, Standing};
@@ -490,11 +490,7 @@ pub(crate) async fn list(
         .list_withdrawals(&caller.app_id, &user, cursor, limit + 1)
         .await
         .map_err(internal)?;
-    let more = rows.len() as i64 > limit;
-    let page = &rows[..rows.len().min(limit as usize)];
-    let next = more
-        .then(|| page.last().map(|w| encode_cursor(w.created_at, w.id)))
-        .flatten();
+    let (page, next) = keyset_page(&rows, limit, |w| (w.created_at, w.id));
     let items: Vec<Value> = page.iter().map(|w| withdrawal_json(state, w)).collect();
     Ok(json!({"withdrawals": items, "next_cursor": next}))
 }

@@ -166,6 +166,13 @@ pub async fn onchain(cfg: &Config) -> Result<Option<Onchain>> {
     }))
 }
 
+async fn one(store: &Store, id: Uuid) -> Result<WithdrawalRow> {
+    store
+        .withdrawal_any_app(id)
+        .await?
+        .ok_or_else(|| anyhow!("no withdrawal {id}"))
+}
+
 pub async fn withdrawal(cfg: Config, store: Store, cmd: WithdrawalCommand) -> Result<()> {
     let found = |id: Uuid, r: Result<WithdrawalRow, StoreError>| match r {
         Err(StoreError::NotFound) => Err(anyhow!("no withdrawal {id}")),
@@ -209,13 +216,7 @@ pub async fn withdrawal(cfg: Config, store: Store, cmd: WithdrawalCommand) -> Re
         }
         WithdrawalCommand::Show { id, json } => {
             let id = parse_id(&id)?;
-            let w = found(
-                id,
-                store
-                    .withdrawal_any_app(id)
-                    .await?
-                    .ok_or(StoreError::NotFound),
-            )?;
+            let w = one(&store, id).await?;
             let events = store.withdrawal_events(id).await?;
             if json {
                 println!("{}", json!({"withdrawal": w, "events": events}));
@@ -272,13 +273,7 @@ pub async fn withdrawal(cfg: Config, store: Store, cmd: WithdrawalCommand) -> Re
         }
         WithdrawalCommand::Fail { id, reason, who } => {
             let id = parse_id(&id)?;
-            let w = found(
-                id,
-                store
-                    .withdrawal_any_app(id)
-                    .await?
-                    .ok_or(StoreError::NotFound),
-            )?;
+            let w = one(&store, id).await?;
             let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
             let payouts = Payouts::new(
                 store.clone(),

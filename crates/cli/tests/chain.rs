@@ -39,14 +39,6 @@ fn ckb_bin() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct DevChain {
     dir: PathBuf,
     node: Child,

@@ -6,10 +6,20 @@ use serde_json::Value;
 use std::process::Command;
 
 fn fiber_link(db_url: &str, master: &str, args: &[&str]) -> (bool, String, String) {
+    fiber_link_with_hub(db_url, master, "http://127.0.0.1:9", args)
+}
+
+fn fiber_link_with_hub(
+    db_url: &str,
+    master: &str,
+    hub_url: &str,
+    args: &[&str],
+) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_fiber-link"))
         .args(args)
         .env("DATABASE_URL", db_url)
         .env("FIBER_LINK_MASTER_KEY", master)
+        .env("FIBER_LINK_HUB_URL", hub_url)
         .env_remove("FIBER_LINK_CONFIG")
         .output()
         .unwrap();
@@ -101,21 +111,7 @@ async fn operate_withdrawals_from_the_command_line() {
     let c = s.client();
     s.fund(&c, "bob", "CKB", "100", 1).await;
     let master = s.master.to_hex();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_fiber-link"))
-            .args(args)
-            .env("DATABASE_URL", &s.db_url)
-            .env("FIBER_LINK_MASTER_KEY", &master)
-            .env("FIBER_LINK_HUB_URL", &s.hub_url)
-            .env_remove("FIBER_LINK_CONFIG")
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |args: &[&str]| fiber_link_with_hub(&s.db_url, &master, &s.hub_url, args);
     let (ok, _, err) = run(&[
         "app",
         "policy",

@@ -1,6 +1,10 @@
 //! `fiber-link dev` as a user runs it: the real binary, its private Postgres, restarts with the
 //! data intact (also after a crash), and two instances side by side.
 
+mod common;
+
+use common::free_port;
+
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,14 +15,6 @@ struct Dev {
     pg_port: u16,
     demo: String,
     api: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// dev's own log, next to its data (a child must not hold the test's output open).

@@ -309,22 +309,23 @@ async fn a_hanging_payment_stays_reserved_until_the_hub_decides() {
     assert_eq!(balance(&c, "bob").await["available"], "100");
 }
 
-#[tokio::test]
-async fn fifty_concurrent_requests_never_overdraw_or_exceed_a_cap() {
-    let s = Stack::start().await;
-    s.start_worker().await;
-    let c = s.client();
-    s.fund(&c, "bob", "CKB", "100", 1).await;
-    // 50 requests of 10 CKB against 100 CKB: exactly 10 accepted
+/// 50 withdrawal requests of `amount` CKB by `user`, all at once, each to its own invoice:
+/// how many were accepted, and the reasons of the refusals.
+async fn fifty_at_once(
+    s: &Stack,
+    c: &SignedClient,
+    user: &str,
+    amount: &str,
+) -> (usize, std::collections::BTreeMap<String, usize>) {
     let mut invoices = Vec::new();
     for _ in 0..50 {
-        invoices.push(external_invoice(&s, None, "success").await.0);
+        invoices.push(external_invoice(s, None, "success").await.0);
     }
     let mut set = tokio::task::JoinSet::new();
-    for (i, inv) in invoices.iter().enumerate() {
+    for inv in &invoices {
         let c = c.clone();
-        let p = json!({"user_id": "bob", "asset": "CKB", "amount": "10",
-                       "destination": to_invoice(inv), "idempotency_key": format!("c{i}")});
+        let p = json!({"user_id": user, "asset": "CKB", "amount": amount,
+                       "destination": to_invoice(inv), "idempotency_key": fiber_link_client::fresh_nonce()});
         set.spawn(async move { c.call("withdrawal.request", p).await.unwrap() });
     }
     let mut ok = 0;
@@ -337,6 +338,17 @@ async fn fifty_concurrent_requests_never_overdraw_or_exceed_a_cap() {
             *reasons.entry(a.reason().unwrap().to_string()).or_insert(0) += 1;
         }
     }
+    (ok, reasons)
+}
+
+#[tokio::test]
+async fn fifty_concurrent_requests_never_overdraw_or_exceed_a_cap() {
+    let s = Stack::start().await;
+    s.start_worker().await;
+    let c = s.client();
+    s.fund(&c, "bob", "CKB", "100", 1).await;
+    // 50 requests of 10 CKB against 100 CKB: exactly 10 accepted
+    let (ok, reasons) = fifty_at_once(&s, &c, "bob", "10").await;
     assert_eq!(ok, 10, "{reasons:?}");
     assert_eq!(reasons.get("insufficient_balance"), Some(&40));
     let b = balance(&c, "bob").await;
@@ -359,27 +371,7 @@ async fn fifty_concurrent_requests_never_overdraw_or_exceed_a_cap() {
         )
         .await
         .unwrap();
-    let mut invoices = Vec::new();
-    for _ in 0..50 {
-        invoices.push(external_invoice(&s, None, "success").await.0);
-    }
-    let mut set = tokio::task::JoinSet::new();
-    for (i, inv) in invoices.iter().enumerate() {
-        let c = c.clone();
-        let p = json!({"user_id": "carol", "asset": "CKB", "amount": "5",
-                       "destination": to_invoice(inv), "idempotency_key": format!("d{i}")});
-        set.spawn(async move { c.call("withdrawal.request", p).await.unwrap() });
-    }
-    let mut ok = 0;
-    let mut reasons = std::collections::BTreeMap::new();
-    while let Some(r) = set.join_next().await {
-        let a = r.unwrap();
-        if a.result().is_some() {
-            ok += 1;
-        } else {
-            *reasons.entry(a.reason().unwrap().to_string()).or_insert(0) += 1;
-        }
-    }
+    let (ok, reasons) = fifty_at_once(&s, &c, "carol", "5").await;
     assert_eq!(ok, 6, "{reasons:?}");
     assert_eq!(reasons.get("author_daily_cap"), Some(&44));
     assert_eq!(balance(&c, "carol").await["available"], "70");

@@ -149,13 +149,7 @@ pub fn check_invoice_address(
             inv.amount()
         ));
     }
-    let same_currency = matches!(
-        (inv.currency, currency),
-        (fiber_types::Currency::Fibb, Currency::Fibb)
-            | (fiber_types::Currency::Fibt, Currency::Fibt)
-            | (fiber_types::Currency::Fibd, Currency::Fibd)
-    );
-    if !same_currency {
+    if !same_currency(inv.currency, currency) {
         return Err("the invoice is for another network".into());
     }
     Ok(())
@@ -200,13 +194,7 @@ pub fn payout_invoice(
             format!("the invoice's signature does not verify: {e}"),
         )
     })?;
-    let same_currency = matches!(
-        (inv.currency, currency),
-        (fiber_types::Currency::Fibb, Currency::Fibb)
-            | (fiber_types::Currency::Fibt, Currency::Fibt)
-            | (fiber_types::Currency::Fibd, Currency::Fibd)
-    );
-    if !same_currency {
+    if !same_currency(inv.currency, currency) {
         return Err((
             "invoice_wrong_network",
             format!(
@@ -278,6 +266,16 @@ pub fn pay_invoice_params(
         "max_fee_rate": "0x3e8",
     }))
     .map_err(|e| format!("send_payment params: {e}"))
+}
+
+/// Whether an invoice's currency (fiber-types) is the JSON-RPC `currency`.
+fn same_currency(a: fiber_types::Currency, b: Currency) -> bool {
+    matches!(
+        (a, b),
+        (fiber_types::Currency::Fibb, Currency::Fibb)
+            | (fiber_types::Currency::Fibt, Currency::Fibt)
+            | (fiber_types::Currency::Fibd, Currency::Fibd)
+    )
 }
 
 /// Parses `0x`-prefixed 32-byte hex.

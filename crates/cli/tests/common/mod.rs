@@ -15,6 +15,15 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// A TCP port free at the moment of asking (for processes that bind it themselves).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The Postgres server the tests use: DATABASE_URL (scripts/test.sh points it at a private
 /// cluster), else the conventional local one.
 pub fn admin_url() -> String {
