@@ -33,6 +33,19 @@ async fn refusal(c: &SignedClient, method: &str, params: Value) -> (i64, String)
     (a.code().unwrap(), a.reason().unwrap().to_string())
 }
 
+/// A withdrawal of CKB to `invoice`, accepted: its id.
+async fn request(c: &SignedClient, user: &str, amount: &str, invoice: &str, key: &str) -> String {
+    let w = c
+        .result(
+            "withdrawal.request",
+            json!({"user_id": user, "asset": "CKB", "amount": amount,
+                   "destination": to_invoice(invoice), "idempotency_key": key}),
+        )
+        .await
+        .unwrap();
+    w["withdrawal_id"].as_str().unwrap().to_string()
+}
+
 async fn balance(c: &SignedClient, user: &str) -> Value {
     c.result("balance.get", json!({"user_id": user}))
         .await
@@ -190,15 +203,7 @@ async fn a_failed_payment_releases_the_funds() {
     let c = s.client();
     s.fund(&c, "bob", "CKB", "100", 1).await;
     let (invoice, _) = external_invoice(&s, Some(10 * 100_000_000), "fail").await;
-    let w = c
-        .result(
-            "withdrawal.request",
-            json!({"user_id": "bob", "asset": "CKB", "amount": "10.05",
-                   "destination": to_invoice(&invoice), "idempotency_key": "f1"}),
-        )
-        .await
-        .unwrap();
-    let id = w["withdrawal_id"].as_str().unwrap().to_string();
+    let id = request(&c, "bob", "10.05", &invoice, "f1").await;
     let failed = wait_withdrawal(&c, &id, "FAILED").await;
     assert_eq!(failed["failure"]["reason"], "payment_failed");
     let b = balance(&c, "bob").await;
@@ -238,15 +243,7 @@ async fn an_ambiguous_timeout_is_resolved_through_get_payment_and_never_paid_twi
     let c = s.client();
     s.fund(&c, "bob", "CKB", "100", 1).await;
     let (invoice, hash) = external_invoice(&s, Some(20 * 100_000_000), "success").await;
-    let w = c
-        .result(
-            "withdrawal.request",
-            json!({"user_id": "bob", "asset": "CKB", "amount": "20.1",
-                   "destination": to_invoice(&invoice), "idempotency_key": "t1"}),
-        )
-        .await
-        .unwrap();
-    let id = w["withdrawal_id"].as_str().unwrap().to_string();
+    let id = request(&c, "bob", "20.1", &invoice, "t1").await;
     // every hub answer now takes longer than the client waits (2 s)
     s.sim("sim_set_faults", json!({"latency_ms": 2500})).await;
     s.start_payouts().await;
@@ -285,15 +282,7 @@ async fn a_hanging_payment_stays_reserved_until_the_hub_decides() {
     let c = s.client();
     s.fund(&c, "bob", "CKB", "100", 1).await;
     let (invoice, hash) = external_invoice(&s, Some(10 * 100_000_000), "hang").await;
-    let w = c
-        .result(
-            "withdrawal.request",
-            json!({"user_id": "bob", "asset": "CKB", "amount": "10.05",
-                   "destination": to_invoice(&invoice), "idempotency_key": "h1"}),
-        )
-        .await
-        .unwrap();
-    let id = w["withdrawal_id"].as_str().unwrap().to_string();
+    let id = request(&c, "bob", "10.05", &invoice, "h1").await;
     wait_withdrawal(&c, &id, "SUBMITTED").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let b = balance(&c, "bob").await;
@@ -628,15 +617,7 @@ async fn with_the_operator_paying_fees_the_author_pays_exactly_the_invoice() {
         ),
         (Some("40"), Some("40"), Some("operator"))
     );
-    let w = c
-        .result(
-            "withdrawal.request",
-            json!({"user_id": "bob", "asset": "CKB", "amount": "40",
-                   "destination": to_invoice(&invoice), "idempotency_key": "op1"}),
-        )
-        .await
-        .unwrap();
-    let id = w["withdrawal_id"].as_str().unwrap().to_string();
+    let id = request(&c, "bob", "40", &invoice, "op1").await;
     let done = wait_withdrawal(&c, &id, "COMPLETED").await;
     assert_eq!(done["actual_fee"], "0.04");
     assert_eq!(balance(&c, "bob").await["available"], "60");
