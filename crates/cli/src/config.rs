@@ -62,6 +62,9 @@ pub struct WithdrawalsSection {
     pub fiber_fee_per_thousand: u64,
     /// A withdrawal that has not moved for this long is reported as stuck.
     pub stuck_after_secs: u64,
+    /// How long a worker's claim on a withdrawal lasts; after a crash, the next worker picks it
+    /// up when the claim runs out.
+    pub lease_secs: u64,
     /// On-chain CKB payouts; absent = off.
     pub onchain: Option<OnchainSection>,
     /// Per asset symbol; an asset without a section cannot be withdrawn unless an app's own
@@ -75,6 +78,7 @@ impl Default for WithdrawalsSection {
             fee_mode: "deduct".into(),
             fiber_fee_per_thousand: 5,
             stuck_after_secs: 3600,
+            lease_secs: 60,
             onchain: None,
             policy: Default::default(),
         }
@@ -376,6 +380,7 @@ impl Config {
         };
         let payouts = fiber_link_worker::payouts::PayoutSettings {
             stuck_after: Duration::from_secs(f.withdrawals.stuck_after_secs.max(1)),
+            lease: Duration::from_secs(f.withdrawals.lease_secs.max(1)),
             ..Default::default()
         };
         let mut worker = WorkerSettings::new(f.currency, assets);

@@ -78,12 +78,23 @@ impl DevChain {
         );
         let toml_path = dir.join("ckb.toml");
         let text = std::fs::read_to_string(&toml_path).unwrap();
-        let text = text
-            .replace(
-                "modules = [\"Net\", \"Pool\", \"Miner\", \"Chain\", \"Stats\", \"Subscription\", \"Experiment\", \"Debug\"",
-                "modules = [\"Net\", \"Pool\", \"Miner\", \"Chain\", \"Stats\", \"Subscription\", \"Experiment\", \"Debug\", \"IntegrationTest\", \"Indexer\"",
-            )
-            .replace("/ip4/0.0.0.0/tcp/", "/ip4/127.0.0.1/tcp/");
+        // generate_block needs the IntegrationTest module, get_cells the Indexer module; the node
+        // listens on loopback only
+        let text: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("modules = [") && !l.contains("\"Indexer\"") {
+                    l.replacen(
+                        "modules = [",
+                        "modules = [\"IntegrationTest\", \"Indexer\", ",
+                        1,
+                    )
+                } else {
+                    l.replace("/ip4/0.0.0.0/tcp/", "/ip4/127.0.0.1/tcp/")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(
             text.contains("\"IntegrationTest\""),
             "could not enable the IntegrationTest module in ckb.toml"
@@ -226,8 +237,13 @@ impl WorkerProcess {
             .dir
             .join(format!("worker-{}.log", fiber_link_client::fresh_nonce()));
         let f = std::fs::File::create(&log).unwrap();
+        // a short claim: a restarted worker picks the killed one's withdrawal up within seconds
+        let config = chain.dir.join("worker.toml");
+        std::fs::write(&config, "[withdrawals]\nlease_secs = 3\n").unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fiber-link"));
         cmd.arg("worker")
+            .arg("--config")
+            .arg(&config)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &s.db_url)
