@@ -589,7 +589,7 @@ pub(crate) async fn dashboard(
     state.check_rate(&caller.app_id, "dashboard.summary", Some(&user))?;
     let app = caller.app_id.as_str();
     let s = &state.store;
-    let (balances, counts, received, sent, withdrawals) = tokio::try_join!(
+    let (balances, counts, received, sent, withdrawals, n_withdrawals) = tokio::try_join!(
         balances_json(state, app, &user),
         async { s.tip_counts(app, &user).await.map_err(internal) },
         async {
@@ -607,8 +607,8 @@ pub(crate) async fn dashboard(
                 .await
                 .map_err(internal)
         },
+        async { s.count_withdrawals(app, &user).await.map_err(internal) },
     )?;
-    let n_withdrawals = s.count_withdrawals(app, &user).await.map_err(internal)?;
     Ok(json!({
         "user_id": user,
         "balances": balances,

@@ -190,7 +190,8 @@ impl Store {
                     .await?;
             }
         }
-        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        // as autovacuum leaves a table that grew over time: statistics and visibility map
+        sqlx::query("VACUUM ANALYZE").execute(&self.pool).await?;
         Ok(())
     }
 

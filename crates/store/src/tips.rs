@@ -634,11 +634,12 @@ impl Store {
         let rows = sqlx::query(
             "WITH u AS (SELECT id FROM users WHERE app_id = $1 AND external_id = $2),
                   avail AS (SELECT a.asset, a.balance AS amount FROM accounts a, u
-                             WHERE a.app_id = $1 AND a.kind = 'author' AND a.user_id = u.id),
+                             WHERE a.app_id = $1 AND a.kind = 'author'
+                               AND COALESCE(a.user_id, 0) = u.id),
                   incoming AS (SELECT t.asset, sum(t.amount) AS amount FROM tip_intents t, u
                                 WHERE t.app_id = $1 AND t.to_user_id = u.id
-                                  AND (t.state = 'PENDING'
-                                       OR (t.state = 'UNPAID' AND t.expires_at > now()))
+                                  AND t.state IN ('PENDING', 'UNPAID')
+                                  AND (t.state = 'PENDING' OR t.expires_at > now())
                                 GROUP BY t.asset),
                   reserved AS (SELECT w.asset, sum(w.amount) AS amount FROM withdrawals w, u
                                 WHERE w.app_id = $1 AND w.user_id = u.id
@@ -730,14 +731,14 @@ impl Store {
     /// Counts for a dashboard: tips received, received and settled, and sent.
     pub async fn tip_counts(&self, app_id: &str, user: &str) -> Result<(i64, i64, i64)> {
         let r = sqlx::query(
-            "WITH u AS (SELECT id FROM users WHERE app_id = $1 AND external_id = $2)
-             SELECT (SELECT count(*) FROM tip_intents t, u
-                      WHERE t.app_id = $1 AND t.to_user_id = u.id) AS received,
+            "WITH u AS (SELECT id FROM users WHERE app_id = $1 AND external_id = $2),
+                  r AS (SELECT count(*) AS received,
+                               count(*) FILTER (WHERE t.state = 'SETTLED') AS settled
+                          FROM tip_intents t, u WHERE t.app_id = $1 AND t.to_user_id = u.id)
+             SELECT r.received, r.settled,
                     (SELECT count(*) FROM tip_intents t, u
-                      WHERE t.app_id = $1 AND t.to_user_id = u.id AND t.state = 'SETTLED')
-                      AS settled,
-                    (SELECT count(*) FROM tip_intents t, u
-                      WHERE t.app_id = $1 AND t.from_user_id = u.id) AS sent",
+                      WHERE t.app_id = $1 AND t.from_user_id = u.id) AS sent
+               FROM r",
         )
         .bind(app_id)
         .bind(user)

@@ -243,7 +243,8 @@ async fn standing(
     let r = sqlx::query(
         "SELECT
            (SELECT balance::text FROM accounts
-             WHERE app_id = $1 AND kind = 'author' AND user_id = $2 AND asset = $3) AS available,
+             WHERE app_id = $1 AND kind = 'author' AND COALESCE(user_id, 0) = $2
+               AND asset = $3) AS available,
            (SELECT COALESCE(sum(amount), 0)::text FROM withdrawals
              WHERE app_id = $1 AND user_id = $2 AND asset = $3
                AND created_at > now() - interval '24 hours'
@@ -464,7 +465,7 @@ impl Store {
         // Lock 2: the author's account (the balance the reservation takes from).
         if let Some(uid) = uid {
             sqlx::query(
-                "SELECT 1 FROM accounts WHERE app_id = $1 AND kind = 'author' AND user_id = $2
+                "SELECT 1 FROM accounts WHERE app_id = $1 AND kind = 'author' AND COALESCE(user_id, 0) = $2
                     AND asset = $3 FOR UPDATE",
             )
             .bind(&w.app_id)
