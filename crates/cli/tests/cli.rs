@@ -192,18 +192,7 @@ async fn operate_withdrawals_from_the_command_line() {
     let (ok, out, err) = run(&["withdrawal", "approve", &id, "--by", "ops-anna"]);
     assert!(ok, "{err}");
     assert!(out.contains("approved"));
-    let start = std::time::Instant::now();
-    loop {
-        let w = c
-            .result("withdrawal.get", json!({"withdrawal_id": id}))
-            .await
-            .unwrap();
-        if w["state"] == "COMPLETED" {
-            break;
-        }
-        assert!(start.elapsed().as_secs() < 10, "{w}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    common::wait_withdrawal(&c, &id, "COMPLETED").await;
     let (ok, out, _) = run(&["withdrawal", "show", &id]);
     assert!(ok);
     assert!(out.contains("approved by ops-anna"), "{out}");
@@ -221,16 +210,7 @@ async fn operate_withdrawals_from_the_command_line() {
         .await
         .unwrap();
     let id2 = w["withdrawal_id"].as_str().unwrap().to_string();
-    let start = std::time::Instant::now();
-    while c
-        .result("withdrawal.get", json!({"withdrawal_id": id2}))
-        .await
-        .unwrap()["state"]
-        != "SUBMITTED"
-    {
-        assert!(start.elapsed().as_secs() < 10);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    common::wait_withdrawal(&c, &id2, "SUBMITTED").await;
     let (ok, _, err) = run(&["withdrawal", "fail", &id2, "--reason", "looks stuck"]);
     assert!(!ok && err.contains("not failed"), "{err}");
     let (ok, _, err) = run(&["withdrawal", "cancel", &id2]);

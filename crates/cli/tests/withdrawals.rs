@@ -53,24 +53,6 @@ async fn balance(c: &SignedClient, user: &str) -> Value {
         .clone()
 }
 
-async fn wait_withdrawal(c: &SignedClient, id: &str, state: &str) -> Value {
-    let start = std::time::Instant::now();
-    loop {
-        let w = c
-            .result("withdrawal.get", json!({"withdrawal_id": id}))
-            .await
-            .unwrap();
-        if w["state"] == state {
-            return w;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "withdrawal {id} did not reach {state}: {w}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Every ledger transaction balances per asset, and the author's balance row equals its entries.
 async fn books_balance(s: &Stack) {
     let unbalanced = s

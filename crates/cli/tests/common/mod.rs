@@ -406,3 +406,22 @@ pub async fn create_app(store: &Store, master: &MasterKey, name: &str) -> (Strin
 pub fn tip_params(amount: &str) -> Value {
     json!({"post_id": "p1", "from_user_id": "alice", "to_user_id": "bob", "asset": "CKB", "amount": amount})
 }
+
+/// Polls `withdrawal.get` until the withdrawal is in `state`, or panics after 15 s.
+pub async fn wait_withdrawal(c: &SignedClient, id: &str, state: &str) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let w = c
+            .result("withdrawal.get", json!({"withdrawal_id": id}))
+            .await
+            .unwrap();
+        if w["state"] == state {
+            return w;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "withdrawal {id} did not reach {state}: {w}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
