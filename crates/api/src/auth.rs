@@ -82,6 +82,16 @@ pub async fn authenticate(
     h: &HeaderMap,
     body: &[u8],
 ) -> Result<Caller, ApiError> {
+    let r = check(state, h, body).await;
+    if let Err(e) = &r {
+        if e.code == fiber_link_core::ErrorCode::Unauthorized {
+            fiber_link_metrics::global().auth_rejected(e.reason);
+        }
+    }
+    r
+}
+
+async fn check(state: &AppState, h: &HeaderMap, body: &[u8]) -> Result<Caller, ApiError> {
     let hd = parse_headers(h)?;
     let ts: i64 = hd
         .ts

@@ -114,6 +114,8 @@ pub struct Inner {
     /// Turns true when the server shuts down: long-lived responses (the pay page's event
     /// streams) end, so a graceful shutdown does not wait for browsers to leave.
     closing: tokio::sync::watch::Sender<bool>,
+    /// The kill switches, re-read every couple of seconds.
+    pub pauses: fiber_link_store::ops::PauseCache,
     per_method: DefaultKeyedRateLimiter<(String, &'static str)>,
     per_user: DefaultKeyedRateLimiter<(String, String)>,
 }
@@ -156,6 +158,7 @@ impl AppState {
             nonces: auth::NonceBook::start(store.clone()),
             secrets: auth::SecretCache::new(settings.secret_cache_ttl, master.secret_box()),
             preimages: master.preimage_key(),
+            pauses: fiber_link_store::ops::PauseCache::new(store.clone()),
             store,
             hub,
             settings,
@@ -176,6 +179,7 @@ impl AppState {
             .check_key(&(app_id.to_string(), method))
             .is_err()
         {
+            fiber_link_metrics::global().rate_limited("app_method");
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
                 "rate_limited",
@@ -188,6 +192,7 @@ impl AppState {
                 .check_key(&(app_id.to_string(), u.to_string()))
                 .is_err()
             {
+                fiber_link_metrics::global().rate_limited("app_user");
                 return Err(ApiError::new(
                     ErrorCode::RateLimited,
                     "rate_limited_user",
@@ -196,6 +201,33 @@ impl AppState {
             }
         }
         Ok(())
+    }
+
+    /// Refuses when the operator paused `what` for this app or globally.
+    pub(crate) async fn check_paused(
+        &self,
+        app_id: &str,
+        what: fiber_link_store::ops::Paused,
+    ) -> Result<(), ApiError> {
+        use fiber_link_store::ops::Paused;
+        let Some(p) = self.pauses.get().await.check(app_id, what) else {
+            return Ok(());
+        };
+        let (reason, what) = match what {
+            Paused::Tips => ("tips_paused", "new tips"),
+            Paused::Withdrawals => ("withdrawals_paused", "withdrawals"),
+        };
+        let scope = if p.global {
+            "on this service"
+        } else {
+            "for this community"
+        };
+        let why = p.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+        Err(ApiError::new(
+            ErrorCode::Paused,
+            reason,
+            format!("the operator has paused {what} {scope}{why}; try again later"),
+        ))
     }
 
     /// Ends the long-lived responses (see `closing`).
@@ -275,17 +307,51 @@ pub fn router(state: AppState) -> Router {
             get(|| async { Json(serde_json::json!({"status": "live"})) }),
         )
         .route("/healthz/ready", get(ready))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
-/// Ready when the database is reachable and migrated and the hub answers `node_info`.
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let db = match state.store.is_migrated().await {
+/// `/metrics`: the process's counters and the database's gauges, read now.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    metrics_response(&state.store, &state.pauses).await
+}
+
+/// The Prometheus exposition of this process, with the database gauges refreshed (shared with
+/// the worker's `/metrics`). When the database cannot be read, the counters are still served and
+/// the gauges keep their last values.
+pub async fn metrics_response(
+    store: &Store,
+    pauses: &fiber_link_store::ops::PauseCache,
+) -> axum::response::Response {
+    let m = fiber_link_metrics::global();
+    match store.state_counts().await {
+        Ok((tips, withdrawals, open, oldest)) => m.set_db(&fiber_link_metrics::DbSnapshot {
+            tips_by_state: tips,
+            withdrawals_by_state: withdrawals,
+            open_invoices: open,
+            oldest_unfinished_withdrawal_secs: oldest,
+            paused: pauses.get().await.on(),
+        }),
+        Err(e) => tracing::warn!(error = %e, "reading the database gauges for /metrics failed"),
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            fiber_link_metrics::CONTENT_TYPE,
+        )],
+        m.encode(),
+    )
+        .into_response()
+}
+
+/// `/healthz/ready` of a process with a database and a hub (the API and the worker).
+pub async fn readiness(store: &Store, hub: &HubClient) -> axum::response::Response {
+    let db = match store.is_migrated().await {
         Ok(true) => "ok".to_string(),
         Ok(false) => "not migrated: run fiber-link migrate".to_string(),
         Err(e) => format!("unreachable: {e}"),
     };
-    let hub = match tokio::time::timeout(Duration::from_secs(3), state.hub.node_info()).await {
+    let hub = match tokio::time::timeout(Duration::from_secs(3), hub.node_info()).await {
         Ok(Ok(_)) => "ok".to_string(),
         Ok(Err(e)) => e.to_string(),
         Err(_) => "no answer within 3 s".to_string(),
@@ -302,4 +368,10 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             serde_json::json!({"status": if ok {"ready"} else {"not ready"}, "database": db, "hub": hub}),
         ),
     )
+        .into_response()
+}
+
+/// Ready when the database is reachable and migrated and the hub answers `node_info`.
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    readiness(&state.store, &state.hub).await
 }

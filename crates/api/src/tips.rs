@@ -144,6 +144,9 @@ pub(crate) async fn create(
 ) -> Result<Value, ApiError> {
     let t = validate(state, p)?;
     state.check_rate(&caller.app_id, "tip.create", Some(&t.from))?;
+    state
+        .check_paused(&caller.app_id, fiber_link_store::ops::Paused::Tips)
+        .await?;
     let now = Utc::now();
     let id = Uuid::new_v4();
     let preimage = state.preimages.preimage_for(id.as_bytes());
@@ -164,7 +167,11 @@ pub(crate) async fn create(
     };
     // The record of intent: the tip and its payment hash are stored before the hub is asked.
     let tip = match state.store.create_tip(&new).await.map_err(internal)? {
-        CreateOutcome::Created(row) => row,
+        CreateOutcome::Created(row) => {
+            fiber_link_metrics::global().tip_created(&caller.app_id, &row.asset);
+            tracing::info!(tip_id = %row.id, app_id = %caller.app_id, asset = %row.asset, amount = %row.amount, "tip created");
+            row
+        }
         CreateOutcome::Existing(row) if row.request_fingerprint != new.fingerprint => {
             return Err(ApiError::new(
                 ErrorCode::Conflict,

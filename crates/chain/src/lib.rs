@@ -138,6 +138,17 @@ impl std::fmt::Debug for ChainClient {
     }
 }
 
+/// Awaits one CKB node call, recording its duration and outcome in the process's metrics.
+async fn timed<T, E>(
+    method: &'static str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let r = call.await;
+    fiber_link_metrics::global().chain_call(method, started.elapsed().as_secs_f64(), r.is_err());
+    r
+}
+
 impl ChainClient {
     pub fn new(url: &str, timeout: Duration) -> Result<ChainClient, ChainError> {
         let rpc = CkbRpcAsyncClient::new_with_timeout(url, timeout)
@@ -149,9 +160,7 @@ impl ChainClient {
     }
 
     pub async fn tip_block_number(&self) -> Result<u64, ChainError> {
-        let n = self
-            .rpc
-            .get_tip_block_number()
+        let n = timed("get_tip_block_number", self.rpc.get_tip_block_number())
             .await
             .map_err(ChainError::from_rpc)?;
         Ok(n.value())
@@ -160,12 +169,13 @@ impl ChainClient {
     /// The cell dep of the secp256k1-blake160-sighash-all lock: the dep group at output 0 of the
     /// genesis block's second transaction (the same rule on mainnet, testnet and dev chains).
     pub async fn sighash_dep(&self) -> Result<CellDep, ChainError> {
-        let genesis = self
-            .rpc
-            .get_block_by_number(0.into())
-            .await
-            .map_err(ChainError::from_rpc)?
-            .ok_or_else(|| ChainError::Unavailable("the node has no genesis block".into()))?;
+        let genesis = timed(
+            "get_block_by_number",
+            self.rpc.get_block_by_number(0.into()),
+        )
+        .await
+        .map_err(ChainError::from_rpc)?
+        .ok_or_else(|| ChainError::Unavailable("the node has no genesis block".into()))?;
         let tx = genesis
             .transactions
             .get(1)
@@ -178,11 +188,12 @@ impl ChainClient {
     }
 
     pub async fn tx_state(&self, hash: &H256) -> Result<TxState, ChainError> {
-        let r = self
-            .rpc
-            .get_transaction_status(hash.clone())
-            .await
-            .map_err(ChainError::from_rpc)?;
+        let r = timed(
+            "get_transaction_status",
+            self.rpc.get_transaction_status(hash.clone()),
+        )
+        .await
+        .map_err(ChainError::from_rpc)?;
         Ok(match r.tx_status.status {
             TxStatusKind::Pending | TxStatusKind::Proposed => TxState::InPool,
             TxStatusKind::Committed => TxState::Committed {
@@ -199,7 +210,12 @@ impl ChainClient {
     /// Sends a signed transaction. The node answers "duplicated" when it already has it; that is
     /// success too.
     pub async fn send(&self, tx: &ckb_jsonrpc_types::Transaction) -> Result<(), ChainError> {
-        match self.rpc.send_transaction(tx.clone(), None).await {
+        match timed(
+            "send_transaction",
+            self.rpc.send_transaction(tx.clone(), None),
+        )
+        .await
+        {
             Ok(_) => Ok(()),
             Err(e) => {
                 let e = ChainError::from_rpc(e);
@@ -216,9 +232,7 @@ impl ChainClient {
     /// node reports a consumed cell as "unknown", the same as one it never saw: a caller that
     /// built a transaction on this cell knows it existed, so not live means consumed.
     pub async fn is_live(&self, op: &ckb_jsonrpc_types::OutPoint) -> Result<bool, ChainError> {
-        let c = self
-            .rpc
-            .get_live_cell(op.clone(), false)
+        let c = timed("get_live_cell", self.rpc.get_live_cell(op.clone(), false))
             .await
             .map_err(ChainError::from_rpc)?;
         Ok(c.status == "live")
@@ -245,11 +259,13 @@ impl ChainClient {
         let mut out = Vec::new();
         let mut after = None;
         loop {
-            let page = self
-                .rpc
-                .get_cells(key.clone(), Order::Asc, 100u32.into(), after)
-                .await
-                .map_err(ChainError::from_rpc)?;
+            let page = timed(
+                "get_cells",
+                self.rpc
+                    .get_cells(key.clone(), Order::Asc, 100u32.into(), after),
+            )
+            .await
+            .map_err(ChainError::from_rpc)?;
             let n = page.objects.len();
             for c in page.objects {
                 out.push((c.out_point.into(), c.output.capacity.value()));

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FileConfig {
     pub database_url: Option<String>,
@@ -53,7 +53,7 @@ impl Default for FileConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WithdrawalsSection {
     /// `deduct` (the recipient receives amount − fee) or `operator` (the operator pays the fee).
@@ -85,7 +85,7 @@ impl Default for WithdrawalsSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OnchainSection {
     /// The CKB node's JSON-RPC (with the Indexer module enabled).
@@ -119,7 +119,7 @@ fn default_rpc_timeout() -> u64 {
 }
 
 /// Amounts are decimal strings in asset units; absent = no limit (or the default).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicySection {
     pub allowed: bool,
@@ -160,7 +160,7 @@ enum SecretSource {
     Missing,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HubSection {
     pub url: String,
@@ -178,7 +178,7 @@ impl Default for HubSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSection {
     pub max_body_bytes: usize,
@@ -201,9 +201,11 @@ impl Default for ApiSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerSection {
+    /// The worker's own HTTP port: `/metrics`, `/healthz/live`, `/healthz/ready`.
+    pub listen: String,
     pub batch: i64,
     pub lease_secs: u64,
     pub idle_poll_ms: u64,
@@ -214,6 +216,7 @@ pub struct WorkerSection {
 impl Default for WorkerSection {
     fn default() -> Self {
         WorkerSection {
+            listen: "127.0.0.1:8081".into(),
             batch: 100,
             lease_secs: 30,
             idle_poll_ms: 250,
@@ -223,7 +226,7 @@ impl Default for WorkerSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssetSection {
     pub symbol: String,
@@ -236,8 +239,11 @@ pub struct AssetSection {
 /// The validated configuration.
 #[derive(Debug)]
 pub struct Config {
+    /// The configuration as loaded (file + environment), secrets redacted, for `config check`.
+    pub effective: serde_json::Value,
     pub database_url: String,
     pub listen: String,
+    pub worker_listen: String,
     pub hub: HubConfig,
     pub api: ApiSettings,
     pub worker: WorkerSettings,
@@ -253,6 +259,51 @@ enum MasterKeySource {
     Env,
     File(PathBuf),
     Missing,
+}
+
+/// The file configuration as JSON with the database password hidden and, for each secret, only
+/// where it comes from.
+fn redacted(f: &FileConfig) -> serde_json::Value {
+    let mut v = serde_json::to_value(f).unwrap_or_default();
+    if let Some(url) = f.database_url.as_deref() {
+        v["database_url"] = serde_json::Value::String(redact_url(url));
+    }
+    let source = |var: &str, file_var: &str, file: Option<&Path>| {
+        if env(var).is_some() {
+            format!("<from {var}>")
+        } else if let Some(p) = env(file_var) {
+            format!("<from file {p}>")
+        } else if let Some(p) = file {
+            format!("<from file {}>", p.display())
+        } else {
+            "<not set>".to_string()
+        }
+    };
+    v["secrets"] = serde_json::json!({
+        "master_key": source("FIBER_LINK_MASTER_KEY", "FIBER_LINK_MASTER_KEY_FILE", f.master_key_file.as_deref()),
+        "hub_token": source("FIBER_LINK_HUB_TOKEN", "FIBER_LINK_HUB_TOKEN_FILE", f.hub.token_file.as_deref()),
+        "hot_wallet_key": source(
+            "FIBER_LINK_HOT_WALLET_KEY",
+            "FIBER_LINK_HOT_WALLET_KEY_FILE",
+            f.withdrawals.onchain.as_ref().and_then(|o| o.hot_wallet_key_file.as_deref()),
+        ),
+    });
+    v
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(x) => x,
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -291,6 +342,9 @@ impl Config {
         if let Some(v) = env("FIBER_LINK_CURRENCY") {
             f.currency = v;
         }
+        if let Some(v) = env("FIBER_LINK_WORKER_LISTEN") {
+            f.worker.listen = v;
+        }
         if let Some(v) = env("FIBER_LINK_HUB_URL") {
             f.hub.url = v;
         }
@@ -325,6 +379,7 @@ impl Config {
     }
 
     pub fn from_file_config(f: FileConfig) -> Result<Config> {
+        let effective = redacted(&f);
         let database_url = f.database_url.ok_or_else(|| {
             anyhow!("no database: set DATABASE_URL (or database_url in the config file)")
         })?;
@@ -400,8 +455,10 @@ impl Config {
             MasterKeySource::Missing
         };
         Ok(Config {
+            effective,
             database_url,
             listen: f.listen,
+            worker_listen: f.worker.listen,
             hub,
             api,
             worker,

@@ -4,6 +4,7 @@ mod bench;
 mod config;
 mod demo;
 mod dev;
+mod operator;
 mod ops;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -71,8 +72,41 @@ enum Command {
         #[command(subcommand)]
         command: ops::WithdrawalCommand,
     },
+    /// Prove the books: ledger rules, every tip against the hub, completed withdrawals against
+    /// the chain or the hub, solvency. Exit 0 clean, 2 findings, 1 could not run.
+    Reconcile(operator::ReconcileArgs),
+    /// Ask the hub about every tip created in a window and credit what was paid but missed.
+    /// Safe to repeat and to run while workers run. Exit 0 done, 1 some tips could not be asked.
+    Backfill(operator::BackfillArgs),
+    /// The audit trail of a tip, a withdrawal or a user (every balance-affecting event).
+    Audit(operator::AuditArgs),
+    /// Operator summaries (for cron).
+    Ops {
+        #[command(subcommand)]
+        command: OpsCommand,
+    },
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Drive the real HTTP API with signed requests and print throughput and latency figures.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum OpsCommand {
+    /// Backlog, oldest open tip, stuck withdrawals, reconciliation findings, pauses. Exit 0 ok,
+    /// 2 alert, 1 could not run.
+    Summary(operator::SummaryArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (secrets redacted) and check it: database, hub
+    /// reachable, currency = the hub's chain, UDT assets in the hub's whitelist, hot wallet key.
+    /// Exit 0 when every check passes, 2 otherwise.
+    Check,
 }
 
 #[derive(Args)]
@@ -123,6 +157,17 @@ enum AppCommand {
         #[command(subcommand)]
         command: ops::PolicyCommand,
     },
+    /// Show an app: its secrets' state (never the secret), switches, policy overrides.
+    Show {
+        app_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause new tips and/or withdrawals for an app (or --global); neither flag = both. In force
+    /// on every API and worker within 2 s; invoices already issued are still credited.
+    Pause(operator::PauseArgs),
+    /// Resume what was paused (neither flag = both), after a clean reconciliation (or --force).
+    Resume(operator::PauseArgs),
     /// Revoke secrets at once: the previous one of a rotation (default), or --all of them.
     RevokeSecret {
         app_id: String,
@@ -195,22 +240,57 @@ async fn until_true(mut rx: watch::Receiver<bool>) {
 async fn main() {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    if let Err(e) = run(cli).await {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+    match run(cli).await {
+        Ok(0) => {}
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
     }
 }
 
-async fn run(cli: Cli) -> Result<()> {
+/// Runs the command; the process's exit code.
+async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Hubsim(a) => hubsim(a).await,
-        Command::Bench(a) => bench::run(a).await,
-        Command::Dev(a) => dev::run(a, shutdown_signal()).await,
+        Command::Hubsim(a) => hubsim(a).await.map(|_| 0),
+        Command::Bench(a) => bench::run(a).await.map(|_| 0),
+        Command::Dev(a) => dev::run(a, shutdown_signal()).await.map(|_| 0),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => operator::config_check(Config::load(cli.config.as_deref())?).await,
         cmd => {
             let cfg = Config::load(cli.config.as_deref())?;
             match cmd {
-                Command::Serve { migrate } => serve(cfg, migrate).await,
-                Command::Worker { migrate } => worker(cfg, migrate).await,
+                Command::Reconcile(a) => {
+                    let store = connect(&cfg, 4).await?;
+                    operator::reconcile(cfg, store, a).await
+                }
+                Command::Backfill(a) => {
+                    let store = connect(&cfg, 4).await?;
+                    operator::backfill(cfg, store, a).await
+                }
+                Command::Audit(a) => operator::audit(connect(&cfg, 1).await?, a).await,
+                Command::Ops {
+                    command: OpsCommand::Summary(a),
+                } => {
+                    let store = connect(&cfg, 4).await?;
+                    operator::summary(cfg, store, a).await
+                }
+                Command::App {
+                    command: AppCommand::Show { app_id, json },
+                } => operator::show(connect(&cfg, 1).await?, &app_id, json).await,
+                Command::App {
+                    command: AppCommand::Pause(a),
+                } => operator::pause(connect(&cfg, 1).await?, a).await,
+                Command::App {
+                    command: AppCommand::Resume(a),
+                } => {
+                    let store = connect(&cfg, 4).await?;
+                    operator::resume(cfg, store, a).await
+                }
+                Command::Serve { migrate } => serve(cfg, migrate).await.map(|_| 0),
+                Command::Worker { migrate } => worker(cfg, migrate).await.map(|_| 0),
                 Command::Migrate => {
                     connect(&cfg, 2)
                         .await?
@@ -218,20 +298,23 @@ async fn run(cli: Cli) -> Result<()> {
                         .await
                         .context("applying migrations")?;
                     println!("migrations applied");
-                    Ok(())
+                    Ok(0)
                 }
                 Command::App {
                     command: AppCommand::Policy { command },
                 } => {
                     let store = connect(&cfg, 2).await?;
-                    ops::policy(cfg, store, command).await
+                    ops::policy(cfg, store, command).await.map(|_| 0)
                 }
-                Command::App { command } => app(cfg, command).await,
+                Command::App { command } => app(cfg, command).await.map(|_| 0),
                 Command::Withdrawal { command } => {
                     let store = connect(&cfg, 2).await?;
-                    ops::withdrawal(cfg, store, command).await
+                    ops::withdrawal(cfg, store, command).await.map(|_| 0)
                 }
-                Command::Hubsim(_) | Command::Bench(_) | Command::Dev(_) => {
+                Command::Hubsim(_)
+                | Command::Bench(_)
+                | Command::Dev(_)
+                | Command::Config { .. } => {
                     unreachable!("handled above")
                 }
             }
@@ -276,6 +359,20 @@ async fn worker(cfg: Config, migrate: bool) -> Result<()> {
         None => tracing::info!("on-chain payouts off ([withdrawals.onchain] not configured)"),
     }
     let shutdown = shutdown_signal();
+    let listener = tokio::net::TcpListener::bind(&cfg.worker_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "the worker cannot listen on {} ([worker] listen, FIBER_LINK_WORKER_LISTEN; is the port in use?)",
+                cfg.worker_listen
+            )
+        })?;
+    tracing::info!(listen = %listener.local_addr()?, "worker metrics and health listening");
+    let http = tokio::spawn(fiber_link_api::serve(
+        listener,
+        worker_router(store.clone(), hub.clone()),
+        until_true(shutdown.clone()),
+    ));
     let payouts = fiber_link_worker::payouts::Payouts::new(
         store.clone(),
         hub.clone(),
@@ -288,7 +385,34 @@ async fn worker(cfg: Config, migrate: bool) -> Result<()> {
         .run(shutdown)
         .await;
     let _ = executor.await;
+    let _ = http.await;
     Ok(())
+}
+
+/// The worker's HTTP surface: `/metrics`, `/healthz/live`, `/healthz/ready`.
+fn worker_router(store: Store, hub: HubClient) -> axum::Router {
+    use axum::routing::get;
+    let pauses = fiber_link_store::ops::PauseCache::new(store.clone());
+    let metrics_store = store.clone();
+    axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let (store, pauses) = (metrics_store.clone(), pauses.clone());
+                async move { fiber_link_api::metrics_response(&store, &pauses).await }
+            }),
+        )
+        .route(
+            "/healthz/live",
+            get(|| async { axum::Json(serde_json::json!({"status": "live"})) }),
+        )
+        .route(
+            "/healthz/ready",
+            get(move || {
+                let (store, hub) = (store.clone(), hub.clone());
+                async move { fiber_link_api::readiness(&store, &hub).await }
+            }),
+        )
 }
 
 async fn hubsim(a: HubsimArgs) -> Result<()> {
@@ -364,6 +488,14 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
                 .create_app(&id, &name, sealed)
                 .await
                 .context("creating the app")?;
+            store
+                .record_action(
+                    Some(&id),
+                    "operator.app_created",
+                    &operator::who(&None),
+                    serde_json::json!({"name": name}),
+                )
+                .await?;
             if json {
                 println!(
                     "{}",
@@ -406,6 +538,14 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
                 .await
                 .map_err(|e| missing(&app_id, e))?;
             let old_end = old_end.map(|t| t.to_rfc3339());
+            store
+                .record_action(
+                    Some(&app_id),
+                    "operator.secret_rotated",
+                    &operator::who(&None),
+                    serde_json::json!({"secret_id": secret_id, "previous_valid_until": old_end}),
+                )
+                .await?;
             if json {
                 println!(
                     "{}",
@@ -419,13 +559,24 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
                 }
             }
         }
-        AppCommand::Policy { .. } => unreachable!("handled in run()"),
+        AppCommand::Policy { .. }
+        | AppCommand::Show { .. }
+        | AppCommand::Pause(_)
+        | AppCommand::Resume(_) => unreachable!("handled in run()"),
         AppCommand::RevokeSecret { app_id, all, json } => {
             let which = if all { Revoke::All } else { Revoke::Previous };
             let n = store
                 .revoke_secrets(&app_id, which)
                 .await
                 .map_err(|e| missing(&app_id, e))?;
+            store
+                .record_action(
+                    Some(&app_id),
+                    "operator.secret_revoked",
+                    &operator::who(&None),
+                    serde_json::json!({"all": all, "revoked": n}),
+                )
+                .await?;
             if json {
                 println!("{}", serde_json::json!({"app_id": app_id, "revoked": n}));
             } else {

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     InvalidState,
     /// -32010: refused by the app's policy (withdrawal rules).
     Refused,
+    /// -32011: the operator has paused this (tips or withdrawals); retry later.
+    Paused,
     /// -32029: a rate limit was hit; retry later.
     RateLimited,
 }
@@ -48,6 +50,7 @@ impl ErrorCode {
             ErrorCode::HubUnavailable => -32005,
             ErrorCode::InvalidState => -32009,
             ErrorCode::Refused => -32010,
+            ErrorCode::Paused => -32011,
             ErrorCode::RateLimited => -32029,
         }
     }
@@ -63,7 +66,7 @@ impl ErrorCode {
             ErrorCode::Conflict | ErrorCode::InvalidState => 409,
             ErrorCode::Refused => 422,
             ErrorCode::PayloadTooLarge => 413,
-            ErrorCode::HubUnavailable => 503,
+            ErrorCode::HubUnavailable | ErrorCode::Paused => 503,
             ErrorCode::RateLimited => 429,
         }
     }

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod error;
 pub mod input;
 pub mod money;
+pub mod reconcile;
 pub mod tip;
 pub mod withdrawal;
 

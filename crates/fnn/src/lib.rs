@@ -329,6 +329,23 @@ impl HubClient {
         method: &str,
         params: Option<&P>,
     ) -> Result<R, HubError> {
+        let started = std::time::Instant::now();
+        let r = self.call_untimed(method, params).await;
+        let kind = r.as_ref().err().map(|e| match e {
+            HubError::Unreachable(_) => "unreachable",
+            HubError::Unauthorized => "unauthorized",
+            HubError::Rpc { .. } => "rpc",
+            _ => "bad_response",
+        });
+        fiber_link_metrics::global().hub_call(method, started.elapsed().as_secs_f64(), kind);
+        r
+    }
+
+    async fn call_untimed<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Option<&P>,
+    ) -> Result<R, HubError> {
         let params = match params {
             None => json!([]),
             Some(p) => {
@@ -453,4 +470,35 @@ pub fn decode_response<R: DeserializeOwned>(method: &str, v: Value) -> Result<R,
         )));
     };
     R::deserialize(result).map_err(|e| HubError::BadResponse(format!("{method}: {e}")))
+}
+
+/// CKB genesis block hashes (FNN's `node_info.chain_hash`) of the public chains.
+const MAINNET_GENESIS: &str = "0x92b197aa1fba0f63633922c61c92375c9c074a93e85963554f5499fe1450d0e5";
+const TESTNET_GENESIS: &str = "0x10639e0895502b5688a6be8cf69460d76541bfa4821629d86d62ba0aae3f9606";
+
+/// The invoice currency of the chain a hub runs on, from its `chain_hash`: `Fibb` (mainnet),
+/// `Fibt` (testnet), `Fibd` (any other chain: a dev chain).
+pub fn currency_of_chain(chain_hash: &str) -> &'static str {
+    match chain_hash.to_ascii_lowercase().as_str() {
+        MAINNET_GENESIS => "Fibb",
+        TESTNET_GENESIS => "Fibt",
+        _ => "Fibd",
+    }
+}
+
+/// Whether the hub's UDT whitelist entry `info` covers the type script `s` (code hash and hash
+/// type equal; `args` equal, or matching FNN's pattern `<prefix>.*`).
+pub fn udt_covers(info: &fiber_json_types::UdtArgInfo, s: &Script) -> bool {
+    let code_hash = format!("{:#x}", info.script.code_hash);
+    let hash_type = serde_json::to_value(info.script.hash_type)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let args = info.script.args.to_ascii_lowercase();
+    let want = s.args.to_ascii_lowercase();
+    let args_ok = match args.strip_suffix(".*") {
+        Some(prefix) => want.starts_with(prefix),
+        None => args == want,
+    };
+    code_hash.eq_ignore_ascii_case(&s.code_hash) && hash_type == s.hash_type && args_ok
 }

@@ -714,14 +714,21 @@ impl HubSim {
                 *local.entry(key).or_default() += inv.invoice.amount().unwrap_or(0);
             }
         }
+        // As FNN reports it: a payment under way is an offered TLC, still inside local_balance;
+        // a successful one has left it.
+        let mut offered: BTreeMap<Option<String>, u128> = BTreeMap::new();
         for pay in st.payments.values() {
-            if pay.result.status != j::PaymentStatus::Failed {
-                let key = pay
-                    .udt
-                    .as_ref()
-                    .map(|s| serde_json::to_string(s).unwrap_or_default());
-                let e = local.entry(key).or_default();
-                *e = e.saturating_sub(pay.amount + pay.result.fee);
+            let key = pay
+                .udt
+                .as_ref()
+                .map(|s| serde_json::to_string(s).unwrap_or_default());
+            match pay.result.status {
+                j::PaymentStatus::Failed => {}
+                j::PaymentStatus::Success => {
+                    let e = local.entry(key).or_default();
+                    *e = e.saturating_sub(pay.amount + pay.result.fee);
+                }
+                _ => *offered.entry(key).or_default() += pay.amount + pay.result.fee,
             }
         }
         let mut scripts: Vec<Option<Value>> = vec![None];
@@ -738,6 +745,7 @@ impl HubSim {
                     serde_json::to_string(&parsed).unwrap_or_default()
                 });
                 let mine = local.get(&key).copied().unwrap_or(0);
+                let in_flight = offered.get(&key).copied().unwrap_or(0);
                 let capacity: u128 = 1_000_000 * 100_000_000;
                 json!({
                     "channel_id": format!("0x{:064x}", i + 1),
@@ -749,7 +757,7 @@ impl HubSim {
                     "funding_udt_type_script": script,
                     "state": {"state_name": "ChannelReady"},
                     "local_balance": format!("0x{mine:x}"),
-                    "offered_tlc_balance": "0x0",
+                    "offered_tlc_balance": format!("0x{in_flight:x}"),
                     "remote_balance": format!("0x{:x}", capacity.saturating_sub(mine)),
                     "received_tlc_balance": "0x0",
                     "pending_tlcs": [],

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod apps;
 pub mod ledger;
 pub mod nonces;
+pub mod ops;
 pub mod tips;
 pub mod withdrawals;
 
@@ -55,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "withdrawals",
         include_str!("../migrations/0003_withdrawals.sql"),
+    ),
+    (
+        4,
+        "operations",
+        include_str!("../migrations/0004_operations.sql"),
     ),
 ];
 

@@ -91,10 +91,11 @@ pub struct TipEvent {
     pub detail: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum CreditOutcome {
-    /// The tip is now SETTLED and the author credited, in this call.
-    Credited,
+    /// The tip is now SETTLED and the author credited, in this call. `lag_secs`: since the last
+    /// check that did not see the payment (or since the tip was created).
+    Credited { lag_secs: f64 },
     /// It was settled before; nothing moved.
     AlreadySettled,
 }
@@ -579,7 +580,9 @@ impl Store {
     ) -> Result<CreditOutcome> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "SELECT app_id, to_user_id, asset, amount::text AS amount, state
+            "SELECT app_id, to_user_id, asset, amount::text AS amount, state,
+                    extract(epoch FROM clock_timestamp() - COALESCE(last_checked_at, created_at))::float8
+                        AS lag_secs
                FROM tip_intents WHERE id = $1 FOR UPDATE",
         )
         .bind(id)
@@ -591,6 +594,7 @@ impl Store {
         let asset: String = row.try_get("asset")?;
         let amount: String = row.try_get("amount")?;
         let state = parse_state(row.try_get("state")?)?;
+        let lag_secs: f64 = row.try_get("lag_secs")?;
         if state == TipState::Settled {
             return Ok(CreditOutcome::AlreadySettled);
         }
@@ -626,7 +630,7 @@ impl Store {
         };
         insert_event(&mut tx, id, &app_id, settled).await?;
         tx.commit().await?;
-        Ok(CreditOutcome::Credited)
+        Ok(CreditOutcome::Credited { lag_secs })
     }
 
     /// An author's balances per asset (only assets with something in them).

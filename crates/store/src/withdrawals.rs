@@ -352,6 +352,7 @@ impl Store {
         by: &str,
     ) -> Result<()> {
         let s = |a: Option<Amount>| a.map(|a| a.base_units().to_string());
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO withdrawal_policies (app_id, asset, allowed, min_amount, max_per_request,
                     author_daily_cap, app_daily_cap, cooldown_secs, approval_threshold, updated_by)
@@ -374,7 +375,7 @@ impl Store {
         .bind(p.cooldown_secs.map(|c| c.min(i64::MAX as u64) as i64))
         .bind(s(p.approval_threshold))
         .bind(by)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.code().as_deref() == Some("23503") => {
@@ -382,6 +383,21 @@ impl Store {
             }
             _ => StoreError::Db(e),
         })?;
+        let detail = serde_json::json!({
+            "asset": asset, "allowed": p.allowed, "min": s(p.min),
+            "max_per_request": s(p.max_per_request), "author_daily_cap": s(p.author_daily_cap),
+            "app_daily_cap": s(p.app_daily_cap), "cooldown_secs": p.cooldown_secs,
+            "approval_threshold": s(p.approval_threshold),
+        });
+        crate::ops::audit_action(
+            &mut tx,
+            Some(app_id),
+            "operator.policy_set",
+            &format!("operator:{by}"),
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

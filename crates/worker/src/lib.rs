@@ -6,6 +6,7 @@
 //! `core`. Crediting goes through the store's one credit path. A hub that fails or cannot be
 //! reached only delays a check (backoff with jitter); it never ends a tip.
 
+pub mod ops;
 pub mod payouts;
 
 use chrono::{DateTime, Utc};
@@ -297,10 +298,13 @@ impl Watcher {
         source: &str,
     ) -> Result<Option<Reschedule>, fiber_link_store::StoreError> {
         match self.store.credit_tip(tip.id, source, None).await? {
-            CreditOutcome::Credited => info!(
-                tip_id = %tip.id, app_id = %tip.app_id, asset = %tip.asset, amount = %tip.amount,
-                from = %tip.state, "tip settled and credited"
-            ),
+            CreditOutcome::Credited { lag_secs } => {
+                fiber_link_metrics::global().tip_settled(&tip.app_id, &tip.asset, lag_secs);
+                info!(
+                    tip_id = %tip.id, app_id = %tip.app_id, asset = %tip.asset, amount = %tip.amount,
+                    from = %tip.state, source, "tip settled and credited"
+                )
+            }
             CreditOutcome::AlreadySettled => debug!(tip_id = %tip.id, "tip was already settled"),
         }
         Ok(None)

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
 /// On-chain payouts: the node, the hot wallet and the rules.
@@ -68,6 +68,7 @@ pub struct Payouts {
     /// One on-chain payout is built at a time in this process (several processes are kept apart
     /// by the database: a cell can be reserved by one payout only).
     building: Arc<Mutex<()>>,
+    pauses: fiber_link_store::ops::PauseCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,7 @@ impl Payouts {
         settings: PayoutSettings,
     ) -> Payouts {
         Payouts {
+            pauses: fiber_link_store::ops::PauseCache::new(store.clone()),
             store,
             hub,
             onchain: onchain.map(Arc::new),
@@ -204,6 +206,27 @@ impl Payouts {
 
     /// Moves one withdrawal one step.
     pub async fn step(&self, w: &WithdrawalRow) -> Result<(), PayoutError> {
+        if w.state == WithdrawalState::Queued {
+            let paused = self
+                .pauses
+                .get()
+                .await
+                .check(&w.app_id, fiber_link_store::ops::Paused::Withdrawals);
+            if paused.is_some() {
+                // Nothing is sent while withdrawals are paused; payouts already under way are
+                // still followed to the end.
+                debug!(withdrawal_id = %w.id, app_id = %w.app_id, "withdrawals are paused; not starting the payout");
+                self.store
+                    .reschedule_withdrawal(
+                        w.id,
+                        later(fiber_link_store::ops::PAUSE_REFRESH),
+                        None,
+                        None,
+                    )
+                    .await?;
+                return Ok(());
+            }
+        }
         match (w.rail, w.state) {
             (_, s) if s.is_final() || s == WithdrawalState::AwaitingApproval => Ok(()),
             (Rail::Fiber, WithdrawalState::Queued) => {
