@@ -291,8 +291,20 @@ fn redacted(f: &FileConfig) -> serde_json::Value {
     v
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db` (and `password=` in the
+/// query).
 pub fn redact_url(url: &str) -> String {
+    let url = match url.split_once("password=") {
+        Some((head, tail)) => {
+            let rest = tail.find('&').map(|i| &tail[i..]).unwrap_or("");
+            format!("{head}password=***{rest}")
+        }
+        None => url.to_string(),
+    };
+    redact_userinfo(&url)
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -601,6 +613,34 @@ mod tests {
         let mut f: FileConfig = toml::from_str(toml_text)?;
         f.database_url = Some("postgres://x@127.0.0.1/y".into());
         Config::from_file_config(f)
+    }
+
+    /// The example in deploy/ is a real configuration: every key exists and validates.
+    #[test]
+    fn the_deployment_example_is_valid() {
+        let c = parse(include_str!("../../../deploy/fiber-link.toml"))
+            .expect("deploy/fiber-link.toml");
+        assert_eq!(c.api.currency, "Fibt");
+        assert_eq!(c.worker_listen, "127.0.0.1:8081");
+        assert!(c.api.assets.get("CKB").is_some());
+        // secrets are not in it
+        assert!(c.effective["secrets"]["master_key"]
+            .as_str()
+            .unwrap()
+            .starts_with('<'));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://fl:s3cret@db:5432/fl?sslmode=disable"),
+            "postgres://fl:***@db:5432/fl?sslmode=disable"
+        );
+        assert_eq!(redact_url("postgres://fl@db/fl"), "postgres://fl@db/fl");
+        assert_eq!(
+            redact_url("postgres://db/fl?user=fl&password=s3cret&x=1"),
+            "postgres://db/fl?user=fl&password=***&x=1"
+        );
     }
 
     #[test]

@@ -248,6 +248,7 @@ impl WorkerProcess {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &s.db_url)
             .env("FIBER_LINK_HUB_URL", &s.hub_url)
+            .env("FIBER_LINK_WORKER_LISTEN", "127.0.0.1:0")
             .env("FIBER_LINK_MASTER_KEY", s.master.to_hex())
             .env("FIBER_LINK_CKB_RPC_URL", &chain.url)
             .env("FIBER_LINK_CONFIRMATIONS", CONFIRMATIONS.to_string())

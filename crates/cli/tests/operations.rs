@@ -1093,3 +1093,73 @@ async fn metrics_health_and_logs_of_the_real_processes() {
         "no log line carries withdrawal_id as a field"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn config_check_and_the_cron_summary() {
+    let token = "hub-token-b71c0d";
+    let s = Stack::start_with(StackOptions {
+        hub_token: Some(token.into()),
+        ..Default::default()
+    })
+    .await;
+    s.start_worker().await;
+    let ops = Ops::new(&s);
+    let run = |extra: &[(&str, &str)], args: &[&str]| {
+        let mut c = ops.command(args);
+        c.env("FIBER_LINK_HUB_TOKEN", token);
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        async move {
+            let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+                .await
+                .unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).to_string(),
+            )
+        }
+    };
+    let (code, out) = run(&[], &["config", "check"]).await;
+    assert_eq!(code, 0, "{out}");
+    for want in [
+        "ok    master key: present",
+        "ok    database: reachable and migrated",
+        "ok    currency: Fibd matches the hub's chain",
+        "ok    asset RUSD: in the hub's udt_cfg_infos as RUSD",
+        "ok    on-chain payouts: off",
+        "\"hub_token\": \"<from FIBER_LINK_HUB_TOKEN>\"",
+    ] {
+        assert!(out.contains(want), "{want} missing:\n{out}");
+    }
+    assert!(!out.contains(token) && !out.contains(&s.master.to_hex()), "{out}");
+    let (code, out) = run(&[("FIBER_LINK_CURRENCY", "Fibt")], &["config", "check"]).await;
+    assert_eq!(code, 2);
+    assert!(out.contains("FAIL  currency: configured Fibt but the hub's chain"), "{out}");
+    let (code, out) = run(&[("FIBER_LINK_HUB_TOKEN", "wrong")], &["config", "check"]).await;
+    assert_eq!(code, 2);
+    assert!(out.contains("FAIL  hub:") && out.contains("Unauthorized"), "{out}");
+
+    let c = s.client();
+    s.fund(&c, "bob", "CKB", "5", 1).await;
+    let (code, out) = run(&[], &["ops", "summary"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("OK"), "{out}");
+    let (code, out) = run(&[], &["ops", "summary", "--format", "json"]).await;
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["reconcile"]["clean"], true);
+
+    // a corrupted balance and a pause show up; exit 2 for cron
+    sqlx::query("UPDATE accounts SET balance = balance - 1 WHERE kind = 'author'")
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+    run(&[], &["app", "pause", &s.app_id, "--tips"]).await;
+    let (code, out) = run(&[], &["ops", "summary"]).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(out.starts_with("ALERT"), "{out}");
+    assert!(out.contains("reconciliation found 1: balance_mismatch 1"), "{out}");
+    assert!(out.contains(&format!("paused: {}: tips", s.app_id)), "{out}");
+}

@@ -55,6 +55,7 @@ export const KNOWN_REASONS = [
   "internal",
   "rate_limited",
   "rate_limited_user",
+  "tips_paused",
   // withdrawals
   "destination_empty",
   "destination_malformed",
@@ -95,6 +96,7 @@ const CODE_FALLBACK = {
   "-32005": "hub_unavailable",
   "-32009": "not_allowed_now",
   "-32010": "withdrawal_refused",
+  "-32011": "service_paused",
   "-32029": "rate_limited",
   "-32602": "invalid_params",
   "-32603": "internal",
@@ -104,6 +106,7 @@ export const FALLBACK_REASONS = [
   "not_found",
   "not_allowed_now",
   "withdrawal_refused",
+  "service_paused",
   "unknown",
 ];
 
