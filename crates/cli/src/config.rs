@@ -618,8 +618,8 @@ mod tests {
     /// The example in deploy/ is a real configuration: every key exists and validates.
     #[test]
     fn the_deployment_example_is_valid() {
-        let c = parse(include_str!("../../../deploy/fiber-link.toml"))
-            .expect("deploy/fiber-link.toml");
+        let c =
+            parse(include_str!("../../../deploy/fiber-link.toml")).expect("deploy/fiber-link.toml");
         assert_eq!(c.api.currency, "Fibt");
         assert_eq!(c.worker_listen, "127.0.0.1:8081");
         assert!(c.api.assets.get("CKB").is_some());

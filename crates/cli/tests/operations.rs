@@ -1132,13 +1132,22 @@ async fn config_check_and_the_cron_summary() {
     ] {
         assert!(out.contains(want), "{want} missing:\n{out}");
     }
-    assert!(!out.contains(token) && !out.contains(&s.master.to_hex()), "{out}");
+    assert!(
+        !out.contains(token) && !out.contains(&s.master.to_hex()),
+        "{out}"
+    );
     let (code, out) = run(&[("FIBER_LINK_CURRENCY", "Fibt")], &["config", "check"]).await;
     assert_eq!(code, 2);
-    assert!(out.contains("FAIL  currency: configured Fibt but the hub's chain"), "{out}");
+    assert!(
+        out.contains("FAIL  currency: configured Fibt but the hub's chain"),
+        "{out}"
+    );
     let (code, out) = run(&[("FIBER_LINK_HUB_TOKEN", "wrong")], &["config", "check"]).await;
     assert_eq!(code, 2);
-    assert!(out.contains("FAIL  hub:") && out.contains("Unauthorized"), "{out}");
+    assert!(
+        out.contains("FAIL  hub:") && out.contains("Unauthorized"),
+        "{out}"
+    );
 
     let c = s.client();
     s.fund(&c, "bob", "CKB", "5", 1).await;
@@ -1160,6 +1169,12 @@ async fn config_check_and_the_cron_summary() {
     let (code, out) = run(&[], &["ops", "summary"]).await;
     assert_eq!(code, 2, "{out}");
     assert!(out.starts_with("ALERT"), "{out}");
-    assert!(out.contains("reconciliation found 1: balance_mismatch 1"), "{out}");
-    assert!(out.contains(&format!("paused: {}: tips", s.app_id)), "{out}");
+    assert!(
+        out.contains("reconciliation found 1: balance_mismatch 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("paused: {}: tips", s.app_id)),
+        "{out}"
+    );
 }
