@@ -324,7 +324,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     );
     // open invoices: created just now, so the watcher sees them all fresh
     let created = load_n(&client, 32, a.open_invoices).await;
-    let paid_ids: Vec<(String, String)> = created.into_iter().take(a.paid).collect();
+    let paid_ids: Vec<(String, String)> = created.iter().take(a.paid).cloned().collect();
     let worker = spawn("worker", &["worker"])?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats0 = sim_call(&http, &hub_url, "sim_stats", json!({})).await?;
@@ -377,6 +377,56 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     // runs create, and the figures would mix the two processes' demands on the two cores.
     let worker_peak = worker.peak_rss_mb().unwrap_or(f64::NAN);
     drop(worker);
+
+    // The operator's tools over what the settlement phase left (every tip asked at the hub),
+    // with 100 more tips paid while no worker runs: backfill has those to credit.
+    println!(
+        "\n## reconcile and backfill over {} tips (worker stopped, 100 payments missed)",
+        created.len()
+    );
+    for (_, invoice) in created.iter().skip(a.paid).take(100) {
+        sim_call(
+            &http,
+            &hub_url,
+            "sim_pay_invoice",
+            json!({"invoice": invoice, "delay_ms": 1}),
+        )
+        .await?;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (what, args) in [
+        ("reconcile", &["reconcile", "--format", "json"][..]),
+        (
+            "backfill",
+            &["backfill", "--since", "1h", "--format", "json"][..],
+        ),
+        ("reconcile", &["reconcile", "--format", "json"][..]),
+    ] {
+        let t = Instant::now();
+        let mut cmd = Command::new(&exe);
+        cmd.args(args);
+        envs(&mut cmd);
+        cmd.stdout(Stdio::piped());
+        let out = cmd.output()?;
+        let secs = t.elapsed().as_secs_f64();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let figures = if what == "backfill" {
+            format!(
+                "{} asked at the hub, {} credited",
+                v["asked"], v["credited"]
+            )
+        } else {
+            format!(
+                "{} tips asked at the hub, {} finding(s)",
+                v["checked"]["tips_asked_at_hub"],
+                v["findings"].as_array().map_or(0, |f| f.len())
+            )
+        };
+        println!(
+            "{what:>10}: {secs:.2} s, exit {}, {figures}",
+            out.status.code().unwrap_or(-1)
+        );
+    }
     // start the API runs from a quiet server, not in the settlement phase's autovacuum
     store.settle_down().await?;
 
