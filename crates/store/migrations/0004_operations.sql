@@ -58,8 +58,12 @@ BEGIN
                 'post_id', CASE WHEN NEW.from_state IS NULL THEN t.post_id END)));
     RETURN NULL;
 END $$;
+-- Events that change nothing about money (an invoice attached: UNPAID → UNPAID) stay in
+-- tip_events only.
 CREATE TRIGGER tip_events_audit AFTER INSERT ON tip_events
-    FOR EACH ROW EXECUTE FUNCTION audit_tip_event();
+    FOR EACH ROW
+    WHEN (NEW.from_state IS NULL OR NEW.from_state IS DISTINCT FROM NEW.to_state)
+    EXECUTE FUNCTION audit_tip_event();
 
 CREATE FUNCTION audit_withdrawal_event() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE

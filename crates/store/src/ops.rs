@@ -616,32 +616,58 @@ pub struct PauseInfo {
 /// How often a process re-reads the kill switches: a pause takes effect everywhere within this.
 pub const PAUSE_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The kill switches, re-read from the database at most every [`PAUSE_REFRESH`]. When the
-/// database cannot be read, the last reading stays in force (and the caller's own database
-/// work fails anyway).
+/// The kill switches, re-read from the database at most every [`PAUSE_REFRESH`] by one caller at
+/// a time (the others go on with the last reading meanwhile). When the database cannot be read,
+/// the last reading stays in force (and the caller's own database work fails anyway).
 #[derive(Clone, Debug)]
 pub struct PauseCache {
     store: Store,
-    state: std::sync::Arc<tokio::sync::Mutex<(Option<std::time::Instant>, Pauses)>>,
+    last: std::sync::Arc<std::sync::Mutex<(Option<std::time::Instant>, std::sync::Arc<Pauses>)>>,
+    refreshing: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PauseCache {
     pub fn new(store: Store) -> PauseCache {
         PauseCache {
             store,
-            state: Default::default(),
+            last: Default::default(),
+            refreshing: Default::default(),
         }
     }
 
-    pub async fn get(&self) -> Pauses {
-        let mut s = self.state.lock().await;
-        if s.0.is_none_or(|t| t.elapsed() >= PAUSE_REFRESH) {
-            match self.store.controls().await {
-                Ok(rows) => *s = (Some(std::time::Instant::now()), Pauses { rows }),
-                Err(e) => tracing::warn!(error = %e, "reading the kill switches failed"),
+    fn reading(&self) -> (Option<std::time::Instant>, std::sync::Arc<Pauses>) {
+        let g = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        (g.0, g.1.clone())
+    }
+
+    pub async fn get(&self) -> std::sync::Arc<Pauses> {
+        let (at, pauses) = self.reading();
+        if at.is_some_and(|t| t.elapsed() < PAUSE_REFRESH) {
+            return pauses;
+        }
+        // Before the first reading everyone waits for it; later, one refreshes and the others
+        // use the last reading.
+        let _guard = match (at, self.refreshing.try_lock()) {
+            (_, Ok(g)) => g,
+            (Some(_), Err(_)) => return pauses,
+            (None, Err(_)) => self.refreshing.lock().await,
+        };
+        let (at, pauses) = self.reading();
+        if at.is_some_and(|t| t.elapsed() < PAUSE_REFRESH) {
+            return pauses;
+        }
+        match self.store.controls().await {
+            Ok(rows) => {
+                let fresh = std::sync::Arc::new(Pauses { rows });
+                *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+                    (Some(std::time::Instant::now()), fresh.clone());
+                fresh
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the kill switches failed");
+                pauses
             }
         }
-        s.1.clone()
     }
 }
 
