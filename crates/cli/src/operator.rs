@@ -169,7 +169,7 @@ fn print_report(r: &Report, scope: &str, format: Format) {
     }
     println!("Reconciliation of {scope}");
     println!(
-        "  checked: {} tips ({} asked at the hub), {} withdrawals ({} completed, verified outside)",
+        "  checked: {} tips ({} asked at the hub), {} withdrawals ({} completed ones asked at the hub or the chain)",
         r.checked.tips,
         r.checked.tips_asked_at_hub,
         r.checked.withdrawals,

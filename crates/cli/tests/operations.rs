@@ -620,6 +620,12 @@ async fn reconcile_is_clean_after_a_busy_randomized_run() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["checked"]["tips"], 60);
     assert_eq!(report["checked"]["withdrawals"], ws.len());
+    let completed = ws.iter().filter(|(_, end)| *end == "COMPLETED").count();
+    assert_eq!(
+        report["checked"]["withdrawals_verified_outside"],
+        completed,
+        "every completed payout asked at the hub"
+    );
     // and per app and window
     let (code, _) = ops
         .reconcile(&["--app", &s.app_id, "--since", "1h", "--until", "2099-01-01"])

@@ -133,6 +133,8 @@ pub struct Checked {
     pub tips: u64,
     pub tips_asked_at_hub: u64,
     pub withdrawals: u64,
+    /// COMPLETED withdrawals asked about at the hub or the chain (on-chain ones only when a CKB
+    /// node is configured).
     pub withdrawals_verified_outside: u64,
 }
 

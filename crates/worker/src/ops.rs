@@ -54,6 +54,14 @@ enum HubView {
     Unknown,
 }
 
+/// What the outside world says about a COMPLETED withdrawal.
+enum Evidence {
+    Confirmed,
+    Missing(Finding),
+    /// On chain, with no CKB node configured.
+    CannotAsk,
+}
+
 /// What backfill did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct BackfillSummary {
@@ -134,15 +142,19 @@ impl Reconciler {
             }
         }
         // Completed withdrawals: the chain or the hub must confirm them.
-        report.checked.withdrawals_verified_outside = completed.len() as u64;
-        let evidence: Vec<Result<Option<Finding>, OpsError>> = stream::iter(completed)
+        let evidence: Vec<Result<Evidence, OpsError>> = stream::iter(completed)
             .map(|x| async move { self.evidence(&x).await })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
         for e in evidence {
-            if let Some(finding) = e? {
-                report.findings.push(finding);
+            match e? {
+                Evidence::Confirmed => report.checked.withdrawals_verified_outside += 1,
+                Evidence::Missing(f) => {
+                    report.checked.withdrawals_verified_outside += 1;
+                    report.findings.push(f);
+                }
+                Evidence::CannotAsk => {}
             }
         }
         // Every tip with an invoice, against the hub.
@@ -218,9 +230,9 @@ impl Reconciler {
     async fn evidence(
         &self,
         x: &fiber_link_store::ops::WithdrawalLedger,
-    ) -> Result<Option<Finding>, OpsError> {
+    ) -> Result<Evidence, OpsError> {
         let missing = |detail: String| {
-            Some(Finding {
+            Evidence::Missing(Finding {
                 kind: FindingKind::CompletedWithdrawalWithoutEvidence,
                 app_id: Some(x.app_id.clone()),
                 subject: format!("withdrawal {}", x.id),
@@ -233,7 +245,7 @@ impl Reconciler {
             };
             let hash = hash256(h).map_err(OpsError::Invalid)?;
             return match self.hub.get_payment(hash).await {
-                Ok(r) if r.status == PaymentStatus::Success => Ok(None),
+                Ok(r) if r.status == PaymentStatus::Success => Ok(Evidence::Confirmed),
                 Ok(r) => Ok(missing(format!(
                     "the hub reports the payment {:?}",
                     r.status
@@ -248,13 +260,12 @@ impl Reconciler {
             return Ok(missing("no transaction hash".into()));
         };
         let Some(oc) = &self.onchain else {
-            // Without a CKB node configured the chain cannot be asked; the report says so in
-            // `checked` (not counted as verified).
-            return Ok(None);
+            // Without a CKB node configured the chain cannot be asked; `checked` shows it.
+            return Ok(Evidence::CannotAsk);
         };
         let hash = parse_hash(h).map_err(OpsError::Invalid)?;
         match oc.chain.tx_state(&hash).await {
-            Ok(TxState::Committed { .. }) => Ok(None),
+            Ok(TxState::Committed { .. }) => Ok(Evidence::Confirmed),
             Ok(TxState::InPool) => Ok(missing(format!("transaction {h} is not committed yet"))),
             Ok(TxState::Unknown { .. }) => {
                 Ok(missing(format!("the chain does not know transaction {h}")))
