@@ -622,8 +622,7 @@ async fn reconcile_is_clean_after_a_busy_randomized_run() {
     assert_eq!(report["checked"]["withdrawals"], ws.len());
     let completed = ws.iter().filter(|(_, end)| *end == "COMPLETED").count();
     assert_eq!(
-        report["checked"]["withdrawals_verified_outside"],
-        completed,
+        report["checked"]["withdrawals_verified_outside"], completed,
         "every completed payout asked at the hub"
     );
     // and per app and window
@@ -1183,4 +1182,74 @@ async fn config_check_and_the_cron_summary() {
         out.contains(&format!("paused: {}: tips", s.app_id)),
         "{out}"
     );
+}
+
+/// The runbook's rule: after an incident, backfill and reconcile before tips are accepted again.
+/// `app resume` refuses while a paid tip is not credited, and resumes once backfill credited it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tips_reopen_only_after_backfill_makes_the_books_clean() {
+    // the worker is down during the incident
+    let s = Stack::start().await;
+    let c = s.client();
+    let ops = Ops::new(&s);
+    let t = c.result("tip.create", tip_params("4")).await.unwrap();
+    let (code, _, err) = ops
+        .run(&[
+            "app",
+            "pause",
+            &s.app_id,
+            "--tips",
+            "--reason",
+            "worker down",
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    // a payer pays the invoice issued before the pause: the hub takes it
+    s.sim(
+        "sim_pay_invoice",
+        json!({"invoice": t["invoice"], "delay_ms": 1}),
+    )
+    .await;
+    let hash = t["payment_hash"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    loop {
+        let inv: Value = s
+            .hub
+            .call("get_invoice", Some(&json!({"payment_hash": hash})))
+            .await
+            .unwrap();
+        if inv["status"] == "Paid" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, out, err) = ops.run(&["app", "resume", &s.app_id, "--tips"]).await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("paid_not_credited"), "{out}");
+    assert!(err.contains("fiber-link backfill"), "{err}");
+    let (_, out, _) = ops.run(&["app", "show", &s.app_id]).await;
+    assert!(out.contains("switches: tips PAUSED"), "{out}");
+
+    let (code, out, _) = ops.run(&["backfill", "--since", "1h"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("1 credited now"), "{out}");
+    let (code, out, err) = ops.run(&["app", "resume", &s.app_id, "--tips"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let start = Instant::now();
+    loop {
+        if c.result("tip.create", tip_params("1")).await.is_ok() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "tips did not reopen"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let bal = c
+        .result("balance.get", json!({"user_id": "bob"}))
+        .await
+        .unwrap();
+    assert_eq!(bal["balances"][0]["available"], "4", "{bal}");
 }
