@@ -144,9 +144,24 @@ pub(crate) async fn create(
 ) -> Result<Value, ApiError> {
     let t = validate(state, p)?;
     state.check_rate(&caller.app_id, "tip.create", Some(&t.from))?;
-    state
+    // A pause stops new tips; a retry of one created before the pause gets its tip back.
+    if let Err(paused) = state
         .check_paused(&caller.app_id, fiber_link_store::ops::Paused::Tips)
-        .await?;
+        .await
+    {
+        let retry = match &t.idempotency_key {
+            Some(k) => state
+                .store
+                .tip_by_idempotency_key(&caller.app_id, k)
+                .await
+                .map_err(internal)?
+                .is_some(),
+            None => false,
+        };
+        if !retry {
+            return Err(paused);
+        }
+    }
     let now = Utc::now();
     let id = Uuid::new_v4();
     let preimage = state.preimages.preimage_for(id.as_bytes());

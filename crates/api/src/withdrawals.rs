@@ -362,9 +362,6 @@ pub(crate) async fn request(
 ) -> Result<Value, ApiError> {
     let user = p.user_id.validated("user_id")?;
     state.check_rate(&caller.app_id, "withdrawal.request", Some(&user))?;
-    state
-        .check_paused(&caller.app_id, fiber_link_store::ops::Paused::Withdrawals)
-        .await?;
     let key = match p.idempotency_key.as_deref() {
         None => return Err(ApiError::invalid(
             "idempotency_key_missing",
@@ -382,6 +379,9 @@ pub(crate) async fn request(
     {
         return same_key(state, existing, &fp);
     }
+    state
+        .check_paused(&caller.app_id, fiber_link_store::ops::Paused::Withdrawals)
+        .await?;
     let a = asset(state, &p.asset)?;
     let amount = parse_amount(a, &p.amount)?;
     let d = destination(state, a, &p.destination)?;

@@ -268,6 +268,11 @@ fn redacted(f: &FileConfig) -> serde_json::Value {
     if let Some(url) = f.database_url.as_deref() {
         v["database_url"] = serde_json::Value::String(redact_url(url));
     }
+    v["hub"]["url"] = serde_json::Value::String(redact_url(&f.hub.url));
+    if let Some(o) = &f.withdrawals.onchain {
+        v["withdrawals"]["onchain"]["ckb_rpc_url"] =
+            serde_json::Value::String(redact_url(&o.ckb_rpc_url));
+    }
     let source = |var: &str, file_var: &str, file: Option<&Path>| {
         if env(var).is_some() {
             format!("<from {var}>")

@@ -16,6 +16,11 @@ use uuid::Uuid;
 /// Exit code of a check that found something (0: clean, 1: could not run).
 pub const ALERT: i32 = 2;
 
+/// Resuming is strict: a paid tip not credited yet blocks it, however recent.
+const RESUME_GRACE: std::time::Duration = std::time::Duration::ZERO;
+/// The cron summary leaves the watcher a minute to credit what was just paid.
+const SUMMARY_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Clone, Copy, Default, ValueEnum)]
 pub enum Format {
     #[default]
@@ -67,6 +72,10 @@ impl WindowArgs {
 pub struct ReconcileArgs {
     #[command(flatten)]
     window: WindowArgs,
+    /// A tip the hub reports Paid is a finding only once its next check by the watcher is this
+    /// overdue (or none is scheduled); before that it is counted as awaiting credit.
+    #[arg(long, default_value = "60s", value_parser = crate::parse_duration)]
+    grace: std::time::Duration,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
@@ -169,19 +178,22 @@ fn print_report(r: &Report, scope: &str, format: Format) {
     }
     println!("Reconciliation of {scope}");
     println!(
-        "  checked: {} tips ({} asked at the hub), {} withdrawals ({} completed ones asked at the hub or the chain)",
+        "  checked: {} tips ({} asked at the hub, {} paid and due to be credited by the watcher), {} withdrawals ({} completed ones asked at the hub or the chain)",
         r.checked.tips,
         r.checked.tips_asked_at_hub,
+        r.checked.paid_awaiting_credit,
         r.checked.withdrawals,
         r.checked.withdrawals_verified_outside
     );
     println!("  solvency (base units; all apps):");
     for s in &r.solvency {
         println!(
-            "    {:<8} owed {} (balances {} + in flight {})  held {} (hub channels {}{})  surplus {}",
+            "    {:<8} owed {} (balances {} + unsent withdrawals {}; {} in flight in all)  held {} (hub channels {}{})  surplus {}",
             s.asset,
-            s.balances.parse::<i128>().unwrap_or(0) + s.in_flight.parse::<i128>().unwrap_or(0),
+            s.balances.parse::<i128>().unwrap_or(0)
+                + s.in_flight_unsent.parse::<i128>().unwrap_or(0),
             s.balances,
+            s.in_flight_unsent,
             s.in_flight,
             s.hub_channels.parse::<u128>().unwrap_or(0)
                 + s.hot_wallet
@@ -240,7 +252,7 @@ pub async fn reconcile(cfg: Config, store: Store, a: ReconcileArgs) -> Result<i3
     let w = a.window.window();
     let r = reconciler(&cfg, store).await?;
     let report = r
-        .reconcile(&w)
+        .reconcile(&w, a.grace)
         .await
         .map_err(|e| anyhow!("reconciliation could not run: {e}"))?;
     print_report(&report, &describe(&w), a.format);
@@ -354,7 +366,7 @@ pub async fn summary(cfg: Config, store: Store, a: SummaryArgs) -> Result<i32> {
         until: None,
     };
     let r = reconciler(&cfg, store).await?;
-    let (report, reconcile_error) = match r.reconcile(&w).await {
+    let (report, reconcile_error) = match r.reconcile(&w, SUMMARY_GRACE).await {
         Ok(rep) => (Some(rep), None),
         Err(e) => (None, Some(e.to_string())),
     };
@@ -496,7 +508,7 @@ pub async fn resume(cfg: Config, store: Store, a: PauseArgs) -> Result<i32> {
             until: None,
         };
         let r = reconciler(&cfg, store.clone()).await?;
-        match r.reconcile(&w).await {
+        match r.reconcile(&w, RESUME_GRACE).await {
             Ok(rep) if rep.clean => {
                 println!("reconciliation of {} is clean", describe(&w));
             }
@@ -600,7 +612,7 @@ pub async fn show(store: Store, app_id: &str, json: bool) -> Result<i32> {
     }
     let state = |c: Option<&fiber_link_store::ops::Control>| match c {
         Some(c) => format!(
-            "tips {}, withdrawals {}{}",
+            "tips {}, withdrawals {} ({}by {} at {})",
             if c.tips_paused { "PAUSED" } else { "open" },
             if c.withdrawals_paused {
                 "PAUSED"
@@ -609,8 +621,10 @@ pub async fn show(store: Store, app_id: &str, json: bool) -> Result<i32> {
             },
             c.reason
                 .as_ref()
-                .map(|r| format!(" ({r}; by {} at {})", c.updated_by, c.updated_at))
-                .unwrap_or_default()
+                .map(|r| format!("{r}; "))
+                .unwrap_or_default(),
+            c.updated_by,
+            c.updated_at
         ),
         None => "tips open, withdrawals open".to_string(),
     };
@@ -665,7 +679,10 @@ pub async fn config_check(cfg: Config) -> Result<i32> {
     match hub.node_info().await {
         Err(e) => report(
             "hub",
-            Err(format!("{} does not answer node_info: {e}", cfg.hub.url)),
+            Err(format!(
+                "{} does not answer node_info: {e}",
+                crate::config::redact_url(&cfg.hub.url)
+            )),
         ),
         Ok(info) => {
             let chain_hash = text(&info.chain_hash);
@@ -673,7 +690,7 @@ pub async fn config_check(cfg: Config) -> Result<i32> {
                 "hub",
                 Ok(format!(
                     "{} answers (FNN {}, pubkey {})",
-                    cfg.hub.url,
+                    crate::config::redact_url(&cfg.hub.url),
                     info.version,
                     text(&info.pubkey)
                 )),

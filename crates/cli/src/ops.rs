@@ -261,7 +261,13 @@ pub async fn withdrawal(cfg: Config, store: Store, cmd: WithdrawalCommand) -> Re
             let w = found(
                 id,
                 store
-                    .cancel_withdrawal(None, id, "operator", "cancelled", &msg)
+                    .cancel_withdrawal(
+                        None,
+                        id,
+                        &format!("operator:{}", who.name()),
+                        "cancelled",
+                        &msg,
+                    )
                     .await,
             )?;
             println!("cancelled, funds released: {}", line(&cfg, &w));

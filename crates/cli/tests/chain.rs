@@ -518,4 +518,53 @@ async fn onchain_payouts_on_a_dev_chain() {
         .await
         .unwrap();
     assert_eq!(b["balances"][0]["available"], "550");
+
+    // Reconciliation asks the chain about each completed payout and counts the hot wallet.
+    let out = Command::new(env!("CARGO_BIN_EXE_fiber-link"))
+        .args(["reconcile", "--format", "json"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &s.db_url)
+        .env("FIBER_LINK_HUB_URL", &s.hub_url)
+        .env("FIBER_LINK_MASTER_KEY", s.master.to_hex())
+        .env("FIBER_LINK_CKB_RPC_URL", &chain.url)
+        .env("FIBER_LINK_HOT_WALLET_KEY", &wallet_key)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "reconcile: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["checked"]["withdrawals_verified_outside"], 3);
+    let ckb = &report["solvency"][0];
+    assert_eq!(ckb["asset"], "CKB");
+    assert_eq!(ckb["hot_wallet"], (2550 * CKB).to_string(), "{ckb}");
+    assert_eq!(ckb["balances"], (550 * CKB).to_string(), "{ckb}");
+
+    // The hot wallet's key is never in a worker's log.
+    let mut logs = 0;
+    for e in std::fs::read_dir(&chain.dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("worker-")
+        {
+            logs += 1;
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(
+                !text.contains(&wallet_key),
+                "the hot wallet key is in {p:?}"
+            );
+            assert!(
+                !text.contains(&s.master.to_hex()),
+                "the master key is in {p:?}"
+            );
+        }
+    }
+    assert!(logs >= 4, "{logs} worker logs");
 }

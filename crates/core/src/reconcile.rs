@@ -27,7 +27,8 @@ pub enum FindingKind {
     PaidNotCredited,
     /// The tip is credited; the hub does not say its invoice is Paid.
     CreditedNotPaid,
-    /// What the service owes in an asset exceeds what the hub's channels and the hot wallet hold.
+    /// What the service owes in an asset (author balances and withdrawals not yet sent)
+    /// exceeds what the hub's channels and the hot wallet hold.
     Insolvent,
 }
 
@@ -90,6 +91,10 @@ pub struct Solvency {
     pub balances: String,
     /// Reserved for withdrawals not finished.
     pub in_flight: String,
+    /// The part of `in_flight` not sent yet (awaiting approval or queued): still in custody.
+    /// The rest (being sent, sent) may already have left the hub or the wallet while the
+    /// withdrawal waits for its confirmation, so it is shown but not counted either way.
+    pub in_flight_unsent: String,
     /// Local balances of the hub's ready channels in this asset.
     pub hub_channels: String,
     /// The hot wallet's confirmed balance (CKB with on-chain payouts on), if known.
@@ -101,21 +106,22 @@ pub struct Solvency {
 
 impl Solvency {
     /// `balances` and `in_flight` are signed: a corrupt ledger can hold a negative sum, and the
-    /// report must still show it.
+    /// report must still show it. Owed = balances + the unsent part of in-flight.
     pub fn new(
         asset: &str,
         balances: i128,
-        in_flight: i128,
+        (in_flight, unsent): (i128, i128),
         hub_channels: u128,
         hot_wallet: Option<u128>,
     ) -> Solvency {
-        let owed = balances.saturating_add(in_flight);
+        let owed = balances.saturating_add(unsent);
         let held = i128::try_from(hub_channels.saturating_add(hot_wallet.unwrap_or(0)))
             .unwrap_or(i128::MAX);
         Solvency {
             asset: asset.to_string(),
             balances: balances.to_string(),
             in_flight: in_flight.to_string(),
+            in_flight_unsent: unsent.to_string(),
             hub_channels: hub_channels.to_string(),
             hot_wallet: hot_wallet.map(|h| h.to_string()),
             surplus: held.saturating_sub(owed).to_string(),
@@ -132,6 +138,8 @@ impl Solvency {
 pub struct Checked {
     pub tips: u64,
     pub tips_asked_at_hub: u64,
+    /// Tips the hub reports Paid that the watcher is due to credit within the grace period.
+    pub paid_awaiting_credit: u64,
     pub withdrawals: u64,
     /// COMPLETED withdrawals asked about at the hub or the chain (on-chain ones only when a CKB
     /// node is configured).
@@ -210,11 +218,14 @@ mod tests {
 
     #[test]
     fn solvency_surplus_and_deficit() {
-        let ok = Solvency::new("CKB", 100, 50, 120, Some(40));
+        let ok = Solvency::new("CKB", 100, (50, 50), 120, Some(40));
         assert_eq!(ok.surplus, "10");
         assert!(!ok.is_insolvent());
-        let bad = Solvency::new("CKB", 100, 50, 120, None);
+        let bad = Solvency::new("CKB", 100, (50, 50), 120, None);
         assert_eq!(bad.surplus, "-30");
         assert!(bad.is_insolvent());
+        // a payout that may have left already is not counted as owed
+        let sending = Solvency::new("CKB", 100, (50, 0), 120, None);
+        assert_eq!(sending.surplus, "20");
     }
 }

@@ -114,7 +114,7 @@ impl Metrics {
         let auth_rejections = Family::<Labels, Counter>::default();
         r.register(
             "auth_rejections",
-            "API requests refused by authentication, by reason (nonce_reused, bad_signature, stale_timestamp, unknown_app, missing_headers)",
+            "API requests refused by authentication, by reason (the API's -32001 reasons: bad_signature, replayed_nonce, stale_timestamp, future_timestamp, unknown_app, missing_header, malformed_header)",
             auth_rejections.clone(),
         );
         let rate_limited = Family::<Labels, Counter>::default();

@@ -100,6 +100,11 @@ BEGIN
       INTO entries, owner
       FROM ledger_entries e JOIN accounts a ON a.id = e.account_id
      WHERE e.transaction_id = NEW.id;
+    -- a transaction without an author entry (an operator-paid fee) is still the tip's author's
+    -- or the withdrawing user's story
+    owner := COALESCE(owner,
+                      (SELECT user_id FROM withdrawals WHERE id = NEW.withdrawal_id),
+                      (SELECT to_user_id FROM tip_intents WHERE id = NEW.tip_id));
     INSERT INTO audit_log (app_id, event, actor, tip_id, withdrawal_id, user_id, detail)
     VALUES (NEW.app_id, 'ledger.' || NEW.kind, 'ledger', NEW.tip_id, NEW.withdrawal_id, owner,
             jsonb_build_object('transaction_id', NEW.id, 'key', NEW.idempotency_key,

@@ -120,6 +120,8 @@ pub struct Owed {
     pub asset: String,
     pub balances: String,
     pub in_flight: String,
+    /// Reserved for withdrawals not sent yet (AWAITING_APPROVAL, QUEUED).
+    pub unsent: String,
 }
 
 /// The watcher's and the executor's backlog, for `fiber-link ops summary`.
@@ -211,7 +213,11 @@ impl Store {
              ON CONFLICT (scope) DO UPDATE
                 SET tips_paused = COALESCE($2, controls.tips_paused),
                     withdrawals_paused = COALESCE($3, controls.withdrawals_paused),
-                    reason = $4, updated_at = now(), updated_by = $5
+                    -- a partial resume keeps the reason of the switch still on
+                    reason = CASE WHEN COALESCE($2, controls.tips_paused)
+                                    OR COALESCE($3, controls.withdrawals_paused)
+                                  THEN COALESCE($4, controls.reason) ELSE $4 END,
+                    updated_at = now(), updated_by = $5
              RETURNING *",
         )
         .bind(scope)
@@ -463,6 +469,16 @@ impl Store {
             .collect()
     }
 
+    /// A tip's state and when the watcher looks at it next (`None`: never again).
+    pub async fn tip_watch(&self, id: Uuid) -> Result<Option<(String, Option<DateTime<Utc>>)>> {
+        Ok(
+            sqlx::query_as("SELECT state, next_check_at FROM tip_intents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// How many tips a window holds (for a progress bar).
     pub async fn count_window_tips(&self, w: &Window) -> Result<i64> {
         Ok(sqlx::query_scalar(&format!(
@@ -484,7 +500,10 @@ impl Store {
                     COALESCE((SELECT sum(e.amount) FROM ledger_entries e JOIN accounts f
                                 ON f.id = e.account_id
                                WHERE f.kind = 'payouts_in_flight' AND f.asset = a.asset), 0)::text
-                        AS in_flight
+                        AS in_flight,
+                    COALESCE((SELECT sum(w.amount) FROM withdrawals w
+                               WHERE w.asset = a.asset
+                                 AND w.state IN ('AWAITING_APPROVAL','QUEUED')), 0)::text AS unsent
                FROM accounts a
               GROUP BY asset
               ORDER BY asset",
@@ -497,6 +516,7 @@ impl Store {
                     asset: r.try_get("asset")?,
                     balances: r.try_get("balances")?,
                     in_flight: r.try_get("in_flight")?,
+                    unsent: r.try_get("unsent")?,
                 })
             })
             .collect()

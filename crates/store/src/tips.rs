@@ -306,7 +306,7 @@ impl Store {
         ))
     }
 
-    async fn tip_by_idempotency_key(&self, app_id: &str, key: &str) -> Result<Option<TipRow>> {
+    pub async fn tip_by_idempotency_key(&self, app_id: &str, key: &str) -> Result<Option<TipRow>> {
         let sql = format!(
             "SELECT {TIP_COLUMNS} {TIP_FROM} WHERE t.app_id = $1 AND t.idempotency_key = $2"
         );

@@ -895,7 +895,7 @@ impl Store {
             &w.app_id,
             Some(w.state),
             WithdrawalState::Queued,
-            "operator",
+            &format!("operator:{by}"),
             Some(&detail),
         )
         .await?;
@@ -929,7 +929,7 @@ impl Store {
             &w.app_id,
             Some(w.state),
             w.state,
-            "operator",
+            &format!("operator:{by}"),
             Some(&detail),
         )
         .await?;

@@ -76,21 +76,37 @@ pub struct BackfillSummary {
 }
 
 impl Reconciler {
+    /// The hub's view of a tip's invoice; a failed call is tried three times in all.
     async fn hub_view(&self, tip: &WindowTip) -> Result<HubView, OpsError> {
         let hash = hash256(&tip.payment_hash).map_err(OpsError::Invalid)?;
-        match self.hub.get_invoice(hash).await {
-            Ok(r) => Ok(match invoice_status(r.status) {
-                InvoiceStatus::Paid => HubView::Paid,
-                s => HubView::NotPaid(s),
-            }),
-            Err(e) if e.is_invoice_not_found() => Ok(HubView::Unknown),
-            Err(e) => Err(e.into()),
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.hub.get_invoice(hash).await {
+                Ok(r) => {
+                    return Ok(match invoice_status(r.status) {
+                        InvoiceStatus::Paid => HubView::Paid,
+                        s => HubView::NotPaid(s),
+                    })
+                }
+                Err(e) if e.is_invoice_not_found() => return Ok(HubView::Unknown),
+                Err(e) if attempt >= 3 || !e.is_transient() => return Err(e.into()),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(300 * attempt)).await,
+            }
         }
     }
 
     /// Reconciles the window: the ledger's own rules, every tip against the hub, completed
     /// withdrawals against the chain or the hub, and solvency. An error means it could not run.
-    pub async fn reconcile(&self, w: &Window) -> Result<Report, OpsError> {
+    ///
+    /// A tip the hub reports Paid and the ledger has not credited yet is a finding only when the
+    /// watcher will not get to it: it has no check scheduled, or its check is more than `grace`
+    /// overdue. Within that it is counted as `paid_awaiting_credit`.
+    pub async fn reconcile(
+        &self,
+        w: &Window,
+        grace: std::time::Duration,
+    ) -> Result<Report, OpsError> {
         let mut report = Report::default();
         let f = &mut report.findings;
         for u in self.store.unbalanced_transactions(w).await? {
@@ -177,6 +193,10 @@ impl Reconciler {
             for (t, v) in views {
                 let settled = t.state == "SETTLED";
                 let (kind, detail) = match (v?, settled) {
+                    (HubView::Paid, false) if self.watcher_will_credit(&t, grace).await? => {
+                        report.checked.paid_awaiting_credit += 1;
+                        continue;
+                    }
                     (HubView::Paid, false) => (
                         FindingKind::PaidNotCredited,
                         format!(
@@ -225,6 +245,23 @@ impl Reconciler {
             }
         }
         Ok(report.finish())
+    }
+
+    /// Whether a tip the hub reports Paid is still open and due for a check within `grace` (read
+    /// now, after the hub answered: it may have been credited meanwhile).
+    async fn watcher_will_credit(
+        &self,
+        t: &WindowTip,
+        grace: std::time::Duration,
+    ) -> Result<bool, OpsError> {
+        let Some((state, next)) = self.store.tip_watch(t.id).await? else {
+            return Ok(false);
+        };
+        if state == "SETTLED" {
+            return Ok(true);
+        }
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        Ok(next.is_some_and(|n| n >= chrono::Utc::now() - grace))
     }
 
     async fn evidence(
@@ -276,7 +313,12 @@ impl Reconciler {
 
     /// Per asset: owed (author balances + withdrawals in flight) against the hub's channels'
     /// local balances and the hot wallet.
+    ///
+    /// The books are read first, the hub and the wallet after: a payment that arrives in between
+    /// only adds to what is held, and a payout sent in between was already not counted as owed
+    /// (it had left the unsent states).
     pub async fn solvency(&self) -> Result<Vec<Solvency>, OpsError> {
+        let owed = self.store.owed().await?;
         let channels = self
             .hub
             .list_channels(&ListChannelsParams {
@@ -317,13 +359,13 @@ impl Reconciler {
             None => None,
         };
         let mut out = Vec::new();
-        for o in self.store.owed().await? {
+        for o in owed {
             let hub = held.iter().find(|(a, _)| *a == o.asset).map_or(0, |x| x.1);
             let hot = if o.asset == "CKB" { wallet } else { None };
             out.push(Solvency::new(
                 &o.asset,
                 parse_sum(&o.balances)?,
-                parse_sum(&o.in_flight)?,
+                (parse_sum(&o.in_flight)?, parse_sum(&o.unsent)?),
                 hub,
                 hot,
             ));

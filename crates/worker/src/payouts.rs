@@ -204,28 +204,36 @@ impl Payouts {
         Duration::from_millis(capped - capped / 8 + jitter)
     }
 
+    /// While the operator has paused withdrawals (for the app or all), nothing is sent that the
+    /// hub or the chain does not already have: no payout starts, no Fiber payment is sent again
+    /// after a refusal, no on-chain transaction is broadcast again or rebuilt. Payouts the hub or
+    /// the chain already hold are still followed to the end. Returns true (and looks again after
+    /// the pause refresh) when paused.
+    async fn held_by_pause(&self, w: &WithdrawalRow) -> Result<bool, PayoutError> {
+        let paused = self
+            .pauses
+            .get()
+            .await
+            .check(&w.app_id, fiber_link_store::ops::Paused::Withdrawals);
+        if paused.is_none() {
+            return Ok(false);
+        }
+        debug!(withdrawal_id = %w.id, app_id = %w.app_id, state = %w.state, "withdrawals are paused; nothing is sent");
+        self.store
+            .reschedule_withdrawal(
+                w.id,
+                later(fiber_link_store::ops::PAUSE_REFRESH),
+                None,
+                None,
+            )
+            .await?;
+        Ok(true)
+    }
+
     /// Moves one withdrawal one step.
     pub async fn step(&self, w: &WithdrawalRow) -> Result<(), PayoutError> {
-        if w.state == WithdrawalState::Queued {
-            let paused = self
-                .pauses
-                .get()
-                .await
-                .check(&w.app_id, fiber_link_store::ops::Paused::Withdrawals);
-            if paused.is_some() {
-                // Nothing is sent while withdrawals are paused; payouts already under way are
-                // still followed to the end.
-                debug!(withdrawal_id = %w.id, app_id = %w.app_id, "withdrawals are paused; not starting the payout");
-                self.store
-                    .reschedule_withdrawal(
-                        w.id,
-                        later(fiber_link_store::ops::PAUSE_REFRESH),
-                        None,
-                        None,
-                    )
-                    .await?;
-                return Ok(());
-            }
+        if w.state == WithdrawalState::Queued && self.held_by_pause(w).await? {
+            return Ok(());
         }
         match (w.rail, w.state) {
             (_, s) if s.is_final() || s == WithdrawalState::AwaitingApproval => Ok(()),
@@ -355,7 +363,11 @@ impl Payouts {
         let r = match self.hub.get_payment(hash).await {
             Ok(r) => r,
             Err(e) if e.is_payment_not_found() && w.state == WithdrawalState::Submitting => {
-                // Never reached the hub (crash or lost request before it): safe to send now.
+                // Never reached the hub (crash or lost request before it, or refused for now):
+                // safe to send now, unless withdrawals are paused.
+                if self.held_by_pause(w).await? {
+                    return Ok(());
+                }
                 return self.send_fiber(w).await;
             }
             Err(e) => return Err(e.into()),
@@ -554,6 +566,10 @@ impl Payouts {
             TxState::Unknown { reason } => {
                 // Not in the pool, not on chain. If one of its inputs is spent, it can never
                 // commit: build a new one. Otherwise send the very same transaction again.
+                // Neither while withdrawals are paused.
+                if self.held_by_pause(w).await? {
+                    return Ok(());
+                }
                 if self.can_never_commit(oc, &tx, &h).await? {
                     warn!(withdrawal_id = %w.id, tx_hash = %hash, ?reason, "the payout transaction can never commit (an input is spent elsewhere); building a new one");
                     self.build_and_send(w, Some(hash)).await
