@@ -24,8 +24,10 @@ use tokio::sync::watch;
 #[command(name = "fiber-link", version, about = "Tips for online communities over the CKB Fiber Network", long_about = None)]
 struct Cli {
     /// Configuration file (TOML). Also FIBER_LINK_CONFIG. Environment variables override it:
-    /// DATABASE_URL, FIBER_LINK_LISTEN, FIBER_LINK_HUB_URL, FIBER_LINK_CURRENCY, FIBER_LINK_PUBLIC_URL,
-    /// FIBER_LINK_INVOICE_EXPIRY_SECS; secrets: FIBER_LINK_MASTER_KEY(_FILE), FIBER_LINK_HUB_TOKEN(_FILE).
+    /// DATABASE_URL, FIBER_LINK_LISTEN, FIBER_LINK_WORKER_LISTEN, FIBER_LINK_HUB_URL,
+    /// FIBER_LINK_CURRENCY, FIBER_LINK_PUBLIC_URL, FIBER_LINK_INVOICE_EXPIRY_SECS,
+    /// FIBER_LINK_CKB_RPC_URL, FIBER_LINK_CONFIRMATIONS; secrets: FIBER_LINK_MASTER_KEY(_FILE),
+    /// FIBER_LINK_HUB_TOKEN(_FILE), FIBER_LINK_HOT_WALLET_KEY(_FILE).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Log format.
@@ -46,13 +48,14 @@ enum Command {
     /// Run the whole product on this machine: a private Postgres under ./.fiber-link/dev, the hub
     /// simulator, the API, the worker, a demo app and a demo forum page. No configuration needed.
     Dev(dev::DevArgs),
-    /// Run the signed API (POST /rpc, POST /tips, /healthz/*).
+    /// Run the signed API (POST /rpc, POST /tips, /pay/*, /metrics, /healthz/*).
     Serve {
         /// Apply database migrations first.
         #[arg(long)]
         migrate: bool,
     },
-    /// Run the settlement watcher: checks open invoices at the hub and credits paid tips.
+    /// Run the settlement watcher (checks open invoices at the hub and credits paid tips) and the
+    /// withdrawal executor; /metrics and /healthz/* on [worker] listen (FIBER_LINK_WORKER_LISTEN).
     Worker {
         /// Apply database migrations first.
         #[arg(long)]
@@ -167,7 +170,7 @@ enum AppCommand {
     /// on every API and worker within 2 s; invoices already issued are still credited.
     Pause(operator::PauseArgs),
     /// Resume what was paused (neither flag = both), after a clean reconciliation (or --force).
-    Resume(operator::PauseArgs),
+    Resume(operator::ResumeArgs),
     /// Revoke secrets at once: the previous one of a rotation (default), or --all of them.
     RevokeSecret {
         app_id: String,

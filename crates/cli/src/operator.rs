@@ -142,12 +142,18 @@ pub struct PauseArgs {
     /// Why (shown to API clients in the error message; recorded in the audit trail).
     #[arg(long)]
     reason: Option<String>,
-    /// Resume even when reconciliation reports findings or cannot run.
-    #[arg(long)]
-    force: bool,
     /// Who does it (default: $USER).
     #[arg(long)]
     by: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ResumeArgs {
+    #[command(flatten)]
+    switches: PauseArgs,
+    /// Resume even when reconciliation reports findings or cannot run.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn who(by: &Option<String>) -> String {
@@ -498,10 +504,11 @@ pub async fn pause(store: Store, a: PauseArgs) -> Result<i32> {
 
 /// `fiber-link app resume`: reconciles the app (or everything, for --global) first and refuses
 /// while that finds anything, unless --force.
-pub async fn resume(cfg: Config, store: Store, a: PauseArgs) -> Result<i32> {
+pub async fn resume(cfg: Config, store: Store, r: ResumeArgs) -> Result<i32> {
+    let a = r.switches;
     let scope = scope(&a)?;
     let (tips, withdrawals) = which(&a);
-    if !a.force {
+    if !r.force {
         let w = Window {
             app_id: (scope != GLOBAL).then(|| scope.clone()),
             since: None,
