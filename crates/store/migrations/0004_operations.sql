@@ -115,5 +115,7 @@ CREATE CONSTRAINT TRIGGER ledger_transactions_audit AFTER INSERT ON ledger_trans
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION audit_ledger_transaction();
 
--- Reconciliation reads tips and withdrawals by creation time.
+-- Reconciliation reads tips and withdrawals by creation time, and a window's tips with their
+-- settle transactions.
 CREATE INDEX withdrawals_created ON withdrawals (created_at);
+CREATE INDEX ledger_transactions_tip ON ledger_transactions (tip_id) WHERE tip_id IS NOT NULL;
