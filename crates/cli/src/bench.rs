@@ -301,6 +301,31 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     if a.scenario == "reads" {
         let app_id = app["app_id"].as_str().unwrap_or_default().to_string();
         reads(&a, &store, &client, &app_id).await?;
+        println!("\n## reconcile over the seeded books");
+        for (what, args) in [
+            ("whole", &["reconcile", "--format", "json"][..]),
+            (
+                "last hour",
+                &["reconcile", "--since", "1h", "--format", "json"][..],
+            ),
+        ] {
+            let t = Instant::now();
+            let mut cmd = Command::new(&exe);
+            cmd.args(args);
+            envs(&mut cmd);
+            cmd.stdout(Stdio::piped());
+            let out = cmd.output()?;
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            println!(
+                "{what:>10}: {:.2} s, exit {}, {} tips ({} asked at the hub), {} withdrawals, {} finding(s)",
+                t.elapsed().as_secs_f64(),
+                out.status.code().unwrap_or(-1),
+                v["checked"]["tips"],
+                v["checked"]["tips_asked_at_hub"],
+                v["checked"]["withdrawals"],
+                v["findings"].as_array().map_or(0, |f| f.len())
+            );
+        }
         for p in [&serve, &hubsim] {
             if let Some(mb) = p.peak_rss_mb() {
                 println!("{} peak RSS {mb:.1} MB", p.name);
