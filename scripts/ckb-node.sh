@@ -4,7 +4,7 @@
 # clone on this machine). Prints the binary's path on success.
 #
 # The first install is a long build (RocksDB and OpenSSL from C/C++ sources): measured here at
-# 102 minutes on two busy cores, so the test command does not start it by itself:
+# 25 minutes on two quiet cores and 102 minutes on two busy ones, so the test command does not start it by itself:
 #   scripts/ckb-node.sh            install if missing (once), print the path
 #   scripts/ckb-node.sh --find     only print the path of an installed binary (exit 1 if none)
 # FIBER_LINK_CKB_BIN=/path/to/ckb uses a binary you already have.

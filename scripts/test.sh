@@ -24,7 +24,7 @@ if ckb_bin=$(scripts/ckb-node.sh --find); then
   echo "ckb: $ckb_bin"
 else
   echo "!!! the on-chain withdrawal tests (crates/cli/tests/chain.rs) will be SKIPPED: no ckb binary."
-  echo "!!! Install it once with scripts/ckb-node.sh (a long build: 102 min measured on 2 cores); later runs find it."
+  echo "!!! Install it once with scripts/ckb-node.sh (a long build: 25 to 102 min measured on 2 cores); later runs find it."
 fi
 
 echo "== cargo fmt --check"
