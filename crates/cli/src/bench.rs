@@ -309,17 +309,9 @@ pub async fn run(a: BenchArgs) -> Result<()> {
                 &["reconcile", "--since", "1h", "--format", "json"][..],
             ),
         ] {
-            let t = Instant::now();
-            let mut cmd = Command::new(&exe);
-            cmd.args(args);
-            envs(&mut cmd);
-            cmd.stdout(Stdio::piped());
-            let out = cmd.output()?;
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            let (secs, code, v) = timed_json(&exe, &envs, args)?;
             println!(
-                "{what:>10}: {:.2} s, exit {}, {} tips ({} asked at the hub), {} withdrawals, {} finding(s)",
-                t.elapsed().as_secs_f64(),
-                out.status.code().unwrap_or(-1),
+                "{what:>10}: {secs:.2} s, exit {code}, {} tips ({} asked at the hub), {} withdrawals, {} finding(s)",
                 v["checked"]["tips"],
                 v["checked"]["tips_asked_at_hub"],
                 v["checked"]["withdrawals"],
@@ -427,14 +419,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         ),
         ("reconcile", &["reconcile", "--format", "json"][..]),
     ] {
-        let t = Instant::now();
-        let mut cmd = Command::new(&exe);
-        cmd.args(args);
-        envs(&mut cmd);
-        cmd.stdout(Stdio::piped());
-        let out = cmd.output()?;
-        let secs = t.elapsed().as_secs_f64();
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let (secs, code, v) = timed_json(&exe, &envs, args)?;
         let figures = if what == "backfill" {
             format!(
                 "{} asked at the hub, {} credited",
@@ -447,10 +432,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
                 v["findings"].as_array().map_or(0, |f| f.len())
             )
         };
-        println!(
-            "{what:>10}: {secs:.2} s, exit {}, {figures}",
-            out.status.code().unwrap_or(-1)
-        );
+        println!("{what:>10}: {secs:.2} s, exit {code}, {figures}");
     }
     // start the API runs from a quiet server, not in the settlement phase's autovacuum
     store.settle_down().await?;
@@ -520,6 +502,26 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     let _ = sqlx_drop_db(&admin, &db_name).await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Runs one `fiber-link` command that prints JSON: seconds taken, exit code, its output.
+fn timed_json(
+    exe: &std::path::Path,
+    envs: &dyn Fn(&mut Command),
+    args: &[&str],
+) -> Result<(f64, i32, Value)> {
+    let t = Instant::now();
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    envs(&mut cmd);
+    cmd.stdout(Stdio::piped());
+    let out = cmd.output()?;
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    Ok((
+        t.elapsed().as_secs_f64(),
+        out.status.code().unwrap_or(-1),
+        v,
+    ))
 }
 
 /// Creates `n` tips as fast as `clients` can, returning (tip_id, invoice).

@@ -96,6 +96,18 @@ impl Reconciler {
         }
     }
 
+    /// The hub's view of each tip, `CONCURRENCY` calls at a time.
+    async fn hub_views(&self, tips: Vec<WindowTip>) -> Vec<(WindowTip, Result<HubView, OpsError>)> {
+        stream::iter(tips)
+            .map(|t| async move {
+                let v = self.hub_view(&t).await;
+                (t, v)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await
+    }
+
     /// Reconciles the window: the ledger's own rules, every tip against the hub, completed
     /// withdrawals against the chain or the hub, and solvency. An error means it could not run.
     ///
@@ -182,14 +194,7 @@ impl Reconciler {
             report.checked.tips += page.len() as u64;
             let asked: Vec<_> = page.into_iter().filter(|t| t.has_invoice).collect();
             report.checked.tips_asked_at_hub += asked.len() as u64;
-            let views: Vec<(WindowTip, Result<HubView, OpsError>)> = stream::iter(asked)
-                .map(|t| async move {
-                    let v = self.hub_view(&t).await;
-                    (t, v)
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
+            let views = self.hub_views(asked).await;
             for (t, v) in views {
                 let settled = t.state == "SETTLED";
                 let (kind, detail) = match (v?, settled) {
@@ -402,14 +407,7 @@ impl Reconciler {
                 }
             }
             s.asked += ask.len() as u64;
-            let views: Vec<(WindowTip, Result<HubView, OpsError>)> = stream::iter(ask)
-                .map(|t| async move {
-                    let v = self.hub_view(&t).await;
-                    (t, v)
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
+            let views = self.hub_views(ask).await;
             for (t, v) in views {
                 match v {
                     Ok(HubView::Paid) => match self.store.credit_tip(t.id, "backfill", None).await?
