@@ -163,6 +163,16 @@ pub fn who(by: &Option<String>) -> String {
         .unwrap_or_else(|| "operator".into())
 }
 
+/// Refuses a window naming an app that does not exist (a typo would otherwise look clean).
+async fn known_app(store: &Store, w: &Window) -> Result<()> {
+    if let Some(app) = &w.app_id {
+        if store.app_name(app).await?.is_none() {
+            bail!("no app {app}");
+        }
+    }
+    Ok(())
+}
+
 async fn reconciler(cfg: &Config, store: Store) -> Result<Reconciler> {
     let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
     let onchain = crate::ops::onchain(cfg).await?;
@@ -256,6 +266,7 @@ fn describe(w: &Window) -> String {
 /// `fiber-link reconcile`: exit 0 clean, 2 findings, 1 could not run (the error).
 pub async fn reconcile(cfg: Config, store: Store, a: ReconcileArgs) -> Result<i32> {
     let w = a.window.window();
+    known_app(&store, &w).await?;
     let r = reconciler(&cfg, store).await?;
     let report = r
         .reconcile(&w, a.grace)
@@ -272,6 +283,7 @@ pub async fn backfill(cfg: Config, store: Store, a: BackfillArgs) -> Result<i32>
         since: Some(a.since),
         until: a.until,
     };
+    known_app(&store, &w).await?;
     let r = reconciler(&cfg, store).await?;
     let tty = std::io::stderr().is_terminal();
     let summary = r

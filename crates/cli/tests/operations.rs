@@ -641,6 +641,12 @@ async fn reconcile_is_clean_after_a_busy_randomized_run() {
         .reconcile(&["--app", &s.app_id, "--since", "1h", "--until", "2099-01-01"])
         .await;
     assert_eq!(code, 0);
+    // an app that does not exist is an error, not a clean report
+    let (code, _, err) = ops
+        .run(&["reconcile", "--app", "app_000000000000000000000000"])
+        .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no app"), "{err}");
     // a reconciliation that cannot reach the hub says so and exits 1, not 0 or 2
     let mut cmd = ops.command(&["reconcile"]);
     cmd.env("FIBER_LINK_HUB_URL", "http://127.0.0.1:9");
