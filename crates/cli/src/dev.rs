@@ -295,6 +295,7 @@ async fn demo_app(store: &Store, master: &MasterKey, dir: &Path) -> Result<(Stri
             &id,
             "Demo forum",
             master.secret_box().seal(&format!("{id}/1"), &secret),
+            "dev",
         )
         .await?;
     write_private(

@@ -488,17 +488,9 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
             let secret = generate_app_secret();
             let sealed = master.secret_box().seal(&format!("{id}/1"), &secret);
             store
-                .create_app(&id, &name, sealed)
+                .create_app(&id, &name, sealed, &operator::who(&None))
                 .await
                 .context("creating the app")?;
-            store
-                .record_action(
-                    Some(&id),
-                    "operator.app_created",
-                    &operator::who(&None),
-                    serde_json::json!({"name": name}),
-                )
-                .await?;
             if json {
                 println!(
                     "{}",
@@ -535,20 +527,15 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
             let secret = generate_app_secret();
             let seal = master.secret_box();
             let (secret_id, old_end) = store
-                .rotate_secret(&app_id, overlap, |sid| {
-                    seal.seal(&format!("{app_id}/{sid}"), &secret)
-                })
+                .rotate_secret(
+                    &app_id,
+                    overlap,
+                    |sid| seal.seal(&format!("{app_id}/{sid}"), &secret),
+                    &operator::who(&None),
+                )
                 .await
                 .map_err(|e| missing(&app_id, e))?;
             let old_end = old_end.map(|t| t.to_rfc3339());
-            store
-                .record_action(
-                    Some(&app_id),
-                    "operator.secret_rotated",
-                    &operator::who(&None),
-                    serde_json::json!({"secret_id": secret_id, "previous_valid_until": old_end}),
-                )
-                .await?;
             if json {
                 println!(
                     "{}",
@@ -569,17 +556,9 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
         AppCommand::RevokeSecret { app_id, all, json } => {
             let which = if all { Revoke::All } else { Revoke::Previous };
             let n = store
-                .revoke_secrets(&app_id, which)
+                .revoke_secrets(&app_id, which, &operator::who(&None))
                 .await
                 .map_err(|e| missing(&app_id, e))?;
-            store
-                .record_action(
-                    Some(&app_id),
-                    "operator.secret_revoked",
-                    &operator::who(&None),
-                    serde_json::json!({"all": all, "revoked": n}),
-                )
-                .await?;
             if json {
                 println!("{}", serde_json::json!({"app_id": app_id, "revoked": n}));
             } else {

@@ -80,6 +80,27 @@ async fn migrate_and_manage_apps_from_the_command_line() {
         1
     );
 
+    // each action is in the audit trail, with who did it, in the action's own transaction
+    let trail: Vec<(String, String)> =
+        sqlx::query_as("SELECT event, actor FROM audit_log WHERE app_id = $1 ORDER BY id")
+            .bind(&id)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let events: Vec<&str> = trail.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "operator.app_created",
+            "operator.secret_rotated",
+            "operator.secret_revoked"
+        ]
+    );
+    assert!(
+        trail.iter().all(|t| t.1.starts_with("operator:")),
+        "{trail:?}"
+    );
+
     // clear errors
     let (ok, _, err) = run(&["app", "rotate-secret", "app_000000000000000000000000"]);
     assert!(!ok);

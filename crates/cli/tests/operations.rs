@@ -785,7 +785,7 @@ async fn pausing_tips_and_withdrawals_takes_effect_on_the_running_api() {
 
     // every switch is in the audit trail with who did it
     let actions: Vec<(String, String)> = sqlx::query_as(
-        "SELECT event, actor FROM audit_log WHERE event LIKE 'operator.%' ORDER BY id",
+        "SELECT event, actor FROM audit_log WHERE event IN ('operator.pause', 'operator.resume') ORDER BY id",
     )
     .fetch_all(s.store.pool())
     .await

@@ -347,9 +347,12 @@ async fn secrets_rotate_with_an_overlap_and_revoke() {
     let seal = s.master.secret_box();
     let new_secret = fiber_link_core::crypto::generate_app_secret();
     s.store
-        .rotate_secret(&s.app_id, Duration::from_secs(2), |sid| {
-            seal.seal(&format!("{}/{sid}", s.app_id), &new_secret)
-        })
+        .rotate_secret(
+            &s.app_id,
+            Duration::from_secs(2),
+            |sid| seal.seal(&format!("{}/{sid}", s.app_id), &new_secret),
+            "test",
+        )
         .await
         .unwrap();
     let new = fiber_link_client::SignedClient::new(&s.api_url, &s.app_id, &new_secret);
@@ -372,14 +375,17 @@ async fn secrets_rotate_with_an_overlap_and_revoke() {
     // rotate again and revoke the previous one at once
     let third = fiber_link_core::crypto::generate_app_secret();
     s.store
-        .rotate_secret(&s.app_id, Duration::from_secs(3600), |sid| {
-            seal.seal(&format!("{}/{sid}", s.app_id), &third)
-        })
+        .rotate_secret(
+            &s.app_id,
+            Duration::from_secs(3600),
+            |sid| seal.seal(&format!("{}/{sid}", s.app_id), &third),
+            "test",
+        )
         .await
         .unwrap();
     assert!(new.result("health.ping", json!({})).await.is_ok());
     s.store
-        .revoke_secrets(&s.app_id, fiber_link_store::apps::Revoke::Previous)
+        .revoke_secrets(&s.app_id, fiber_link_store::apps::Revoke::Previous, "test")
         .await
         .unwrap();
     assert_eq!(

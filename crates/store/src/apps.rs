@@ -33,8 +33,14 @@ pub enum Revoke {
 }
 
 impl Store {
-    /// Creates an app with its first secret (slot 1). `seal` receives the secret id to bind.
-    pub async fn create_app(&self, id: &str, name: &str, sealed_secret: Vec<u8>) -> Result<()> {
+    /// Creates an app with its first secret (slot 1), with the audit record of who did it.
+    pub async fn create_app(
+        &self,
+        id: &str,
+        name: &str,
+        sealed_secret: Vec<u8>,
+        by: &str,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO apps (id, name) VALUES ($1, $2)")
             .bind(id)
@@ -46,6 +52,14 @@ impl Store {
             .bind(sealed_secret)
             .execute(&mut *tx)
             .await?;
+        crate::ops::audit_action(
+            &mut tx,
+            Some(id),
+            "operator.app_created",
+            &format!("operator:{by}"),
+            serde_json::json!({"name": name}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -111,12 +125,13 @@ impl Store {
 
     /// Starts a rotation: the current secret stays valid for `overlap` more, any older previous
     /// secret is revoked, and a new current secret is stored. `seal` gets the new secret id.
-    /// Returns the new secret id and the end of the old secret's validity.
+    /// Returns the new secret id and the end of the old secret's validity. Audited with `by`.
     pub async fn rotate_secret(
         &self,
         app_id: &str,
         overlap: Duration,
         seal: impl FnOnce(i32) -> Vec<u8>,
+        by: &str,
     ) -> Result<(i32, Option<DateTime<Utc>>)> {
         let mut tx = self.pool.begin().await?;
         let exists: Option<String> =
@@ -155,15 +170,24 @@ impl Store {
             .bind(seal(next))
             .execute(&mut *tx)
             .await?;
+        crate::ops::audit_action(
+            &mut tx,
+            Some(app_id),
+            "operator.secret_rotated",
+            &format!("operator:{by}"),
+            serde_json::json!({"secret_id": next, "previous_valid_until": old_end}),
+        )
+        .await?;
         tx.commit().await?;
         Ok((next, old_end))
     }
 
-    /// Revokes secrets at once. Returns how many were revoked.
-    pub async fn revoke_secrets(&self, app_id: &str, which: Revoke) -> Result<u64> {
+    /// Revokes secrets at once. Returns how many were revoked. Audited with `by`.
+    pub async fn revoke_secrets(&self, app_id: &str, which: Revoke, by: &str) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT id FROM apps WHERE id = $1")
             .bind(app_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound);
@@ -177,7 +201,16 @@ impl Store {
                 "UPDATE app_secrets SET revoked_at = now() WHERE app_id = $1 AND revoked_at IS NULL"
             }
         };
-        let done = sqlx::query(sql).bind(app_id).execute(&self.pool).await?;
+        let done = sqlx::query(sql).bind(app_id).execute(&mut *tx).await?;
+        crate::ops::audit_action(
+            &mut tx,
+            Some(app_id),
+            "operator.secret_revoked",
+            &format!("operator:{by}"),
+            serde_json::json!({"all": which == Revoke::All, "revoked": done.rows_affected()}),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 }

@@ -248,20 +248,6 @@ impl Store {
         Ok(c)
     }
 
-    /// Records an operator action that has no table of its own (secrets, app creation).
-    pub async fn record_action(
-        &self,
-        app_id: Option<&str>,
-        event: &str,
-        by: &str,
-        detail: serde_json::Value,
-    ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        audit_action(&mut tx, app_id, event, &format!("operator:{by}"), detail).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The audit trail of a tip, a withdrawal or a user, oldest first.
     pub async fn audit_trail(&self, f: &AuditFilter) -> Result<Vec<AuditRow>> {
         let q = match f {

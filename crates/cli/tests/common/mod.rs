@@ -396,6 +396,7 @@ pub async fn create_app(store: &Store, master: &MasterKey, name: &str) -> (Strin
             &id,
             name,
             master.secret_box().seal(&format!("{id}/1"), &secret),
+            "test",
         )
         .await
         .unwrap();
