@@ -425,18 +425,10 @@ pub async fn summary(cfg: Config, store: Store, a: SummaryArgs) -> Result<i32> {
             ));
         }
     }
-    let paused: Vec<String> = pauses
-        .iter()
-        .flat_map(|c| {
-            let mut v = Vec::new();
-            if c.tips_paused {
-                v.push(format!("{}: tips", c.scope));
-            }
-            if c.withdrawals_paused {
-                v.push(format!("{}: withdrawals", c.scope));
-            }
-            v
-        })
+    let paused: Vec<String> = fiber_link_store::ops::Pauses::new(pauses)
+        .on()
+        .into_iter()
+        .map(|(scope, what)| format!("{scope}: {what}"))
         .collect();
     let code = if alerts.is_empty() { 0 } else { ALERT };
     match a.format {
@@ -489,29 +481,47 @@ pub async fn summary(cfg: Config, store: Store, a: SummaryArgs) -> Result<i32> {
 
 /// `fiber-link app pause`.
 pub async fn pause(store: Store, a: PauseArgs) -> Result<i32> {
-    let scope = scope(&a)?;
-    let (tips, withdrawals) = which(&a);
-    let c = store
+    let c = switch(&store, &a, true).await?;
+    println!(
+        "{}: {} (in force on every API and worker within {} s)",
+        c.scope,
+        switches(&c),
+        fiber_link_store::ops::PAUSE_REFRESH.as_secs()
+    );
+    Ok(0)
+}
+
+/// Turns the switches `a` names on (`pause`) or off, with who and why.
+async fn switch(
+    store: &Store,
+    a: &PauseArgs,
+    pause: bool,
+) -> Result<fiber_link_store::ops::Control> {
+    let scope = scope(a)?;
+    if a.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        bail!("--reason must be at most 500 characters");
+    }
+    let (tips, withdrawals) = which(a);
+    store
         .set_control(
             &scope,
-            tips.then_some(true),
-            withdrawals.then_some(true),
+            tips.then_some(pause),
+            withdrawals.then_some(pause),
             a.reason.as_deref(),
             &who(&a.by),
         )
         .await
-        .map_err(|e| not_found(&scope, e))?;
-    println!(
-        "{scope}: tips {}, withdrawals {} (in force on every API and worker within {} s)",
-        if c.tips_paused { "PAUSED" } else { "open" },
-        if c.withdrawals_paused {
-            "PAUSED"
-        } else {
-            "open"
-        },
-        fiber_link_store::ops::PAUSE_REFRESH.as_secs()
-    );
-    Ok(0)
+        .map_err(|e| not_found(&scope, e))
+}
+
+/// "tips PAUSED, withdrawals open".
+fn switches(c: &fiber_link_store::ops::Control) -> String {
+    let state = |on: bool| if on { "PAUSED" } else { "open" };
+    format!(
+        "tips {}, withdrawals {}",
+        state(c.tips_paused),
+        state(c.withdrawals_paused)
+    )
 }
 
 /// `fiber-link app resume`: reconciles the app (or everything, for --global) first and refuses
@@ -519,13 +529,13 @@ pub async fn pause(store: Store, a: PauseArgs) -> Result<i32> {
 pub async fn resume(cfg: Config, store: Store, r: ResumeArgs) -> Result<i32> {
     let a = r.switches;
     let scope = scope(&a)?;
-    let (tips, withdrawals) = which(&a);
     if !r.force {
         let w = Window {
             app_id: (scope != GLOBAL).then(|| scope.clone()),
             since: None,
             until: None,
         };
+        known_app(&store, &w).await?;
         let r = reconciler(&cfg, store.clone()).await?;
         match r.reconcile(&w, RESUME_GRACE).await {
             Ok(rep) if rep.clean => {
@@ -544,25 +554,8 @@ pub async fn resume(cfg: Config, store: Store, r: ResumeArgs) -> Result<i32> {
             }
         }
     }
-    let c = store
-        .set_control(
-            &scope,
-            tips.then_some(false),
-            withdrawals.then_some(false),
-            a.reason.as_deref(),
-            &who(&a.by),
-        )
-        .await
-        .map_err(|e| not_found(&scope, e))?;
-    println!(
-        "{scope}: tips {}, withdrawals {}",
-        if c.tips_paused { "PAUSED" } else { "open" },
-        if c.withdrawals_paused {
-            "PAUSED"
-        } else {
-            "open"
-        },
-    );
+    let c = switch(&store, &a, false).await?;
+    println!("{}: {}", c.scope, switches(&c));
     Ok(0)
 }
 
@@ -631,13 +624,8 @@ pub async fn show(store: Store, app_id: &str, json: bool) -> Result<i32> {
     }
     let state = |c: Option<&fiber_link_store::ops::Control>| match c {
         Some(c) => format!(
-            "tips {}, withdrawals {} ({}by {} at {})",
-            if c.tips_paused { "PAUSED" } else { "open" },
-            if c.withdrawals_paused {
-                "PAUSED"
-            } else {
-                "open"
-            },
+            "{} ({}by {} at {})",
+            switches(c),
             c.reason
                 .as_ref()
                 .map(|r| format!("{r}; "))

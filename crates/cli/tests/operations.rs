@@ -666,6 +666,28 @@ async fn pausing_tips_and_withdrawals_takes_effect_on_the_running_api() {
     s.fund(&c, "bob", "CKB", "100", 1).await;
     assert!(c.result("tip.create", tip_params("1")).await.is_ok());
 
+    // bad input: a clear error and nothing written
+    let long = "x".repeat(501);
+    let (code, _, err) = ops
+        .run(&["app", "pause", &s.app_id, "--reason", &long])
+        .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("at most 500 characters"), "{err}");
+    for args in [
+        &["app", "pause", "app_000000000000000000000000"][..],
+        &["app", "resume", "app_000000000000000000000000"][..],
+    ] {
+        let (code, _, err) = ops.run(args).await;
+        assert_eq!(code, 1);
+        assert!(err.contains("no app app_000000000000000000000000"), "{err}");
+    }
+    let (code, _, err) = ops.run(&["app", "pause"]).await;
+    assert_eq!(code, 2, "clap usage error: {err}");
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM controls")
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(written, 0);
     let (code, out, err) = ops
         .run(&[
             "app",

@@ -177,6 +177,14 @@ const WINDOW: &str = "($1::text IS NULL OR x.app_id = $1)
                   AND ($2::timestamptz IS NULL OR x.created_at >= $2)
                   AND ($3::timestamptz IS NULL OR x.created_at < $3)";
 
+/// A query over a [`Window`]: its app, since and until bound as $1, $2, $3 (see `WINDOW`).
+fn in_window<'q>(
+    sql: &'q str,
+    w: &'q Window,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(sql).bind(&w.app_id).bind(w.since).bind(w.until)
+}
+
 impl Store {
     /// Every kill-switch row.
     pub async fn controls(&self) -> Result<Vec<Control>> {
@@ -292,19 +300,15 @@ impl Store {
     /// Ledger transactions (of the window, by creation time) whose entries do not sum to zero
     /// in an asset.
     pub async fn unbalanced_transactions(&self, w: &Window) -> Result<Vec<Unbalanced>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT x.id, x.app_id, x.idempotency_key, e.asset, sum(e.amount)::text AS total
                FROM ledger_transactions x JOIN ledger_entries e ON e.transaction_id = x.id
               WHERE {WINDOW}
               GROUP BY x.id, x.app_id, x.idempotency_key, e.asset
              HAVING sum(e.amount) <> 0
               ORDER BY x.id"
-        ))
-        .bind(&w.app_id)
-        .bind(w.since)
-        .bind(w.until)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let rows = in_window(&sql, w).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(Unbalanced {
@@ -352,7 +356,7 @@ impl Store {
     /// Tips of the window whose settle transactions do not match their state: SETTLED with
     /// other than exactly one, any other state with one or more.
     pub async fn tip_credit_mismatches(&self, w: &Window) -> Result<Vec<TipCredits>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT x.id, x.app_id, x.state, count(l.id) AS settles
                FROM tip_intents x
                LEFT JOIN ledger_transactions l ON l.tip_id = x.id AND l.kind = 'tip_settle'
@@ -361,12 +365,8 @@ impl Store {
              HAVING (x.state = 'SETTLED' AND count(l.id) <> 1)
                  OR (x.state <> 'SETTLED' AND count(l.id) > 0)
               ORDER BY x.id"
-        ))
-        .bind(&w.app_id)
-        .bind(w.since)
-        .bind(w.until)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let rows = in_window(&sql, w).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(TipCredits {
@@ -381,7 +381,7 @@ impl Store {
 
     /// Every withdrawal of the window with its ledger transactions counted by kind.
     pub async fn withdrawal_ledgers(&self, w: &Window) -> Result<Vec<WithdrawalLedger>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT x.id, x.app_id, x.state, x.rail, x.payment_hash, x.tx_hash,
                     count(l.id) FILTER (WHERE l.kind = 'withdrawal_reserve') AS reserves,
                     count(l.id) FILTER (WHERE l.kind = 'withdrawal_complete') AS completes,
@@ -391,12 +391,8 @@ impl Store {
               WHERE {WINDOW}
               GROUP BY x.id
               ORDER BY x.created_at, x.id"
-        ))
-        .bind(&w.app_id)
-        .bind(w.since)
-        .bind(w.until)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let rows = in_window(&sql, w).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(WithdrawalLedger {
@@ -422,7 +418,7 @@ impl Store {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> Result<Vec<WindowTip>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT x.id, x.app_id, x.asset, x.amount::text AS amount, x.state, x.payment_hash,
                     x.invoice IS NOT NULL AS has_invoice, x.created_at
                FROM tip_intents x
@@ -430,15 +426,13 @@ impl Store {
                 AND ($4::timestamptz IS NULL OR (x.created_at, x.id) > ($4, $5))
               ORDER BY x.created_at, x.id
               LIMIT $6"
-        ))
-        .bind(&w.app_id)
-        .bind(w.since)
-        .bind(w.until)
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let rows = in_window(&sql, w)
+            .bind(after.map(|a| a.0))
+            .bind(after.map(|a| a.1))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(WindowTip {
@@ -581,6 +575,10 @@ pub enum Paused {
 }
 
 impl Pauses {
+    pub fn new(rows: Vec<Control>) -> Pauses {
+        Pauses { rows }
+    }
+
     /// Whether `what` is paused for `app_id` (by its own switch or the global one), with the
     /// operator's reason.
     pub fn check(&self, app_id: &str, what: Paused) -> Option<PauseInfo> {
