@@ -82,16 +82,43 @@ pub async fn authenticate(
     h: &HeaderMap,
     body: &[u8],
 ) -> Result<Caller, ApiError> {
-    let r = check(state, h, body).await;
-    if let Err(e) = &r {
+    check(state, h, body).await.map_err(|(e, why)| {
         if e.code == fiber_link_core::ErrorCode::Unauthorized {
-            fiber_link_metrics::global().auth_rejected(e.reason);
+            fiber_link_metrics::global().auth_rejected(why);
         }
-    }
-    r
+        e
+    })
 }
 
-async fn check(state: &AppState, h: &HeaderMap, body: &[u8]) -> Result<Caller, ApiError> {
+fn bad_signature() -> ApiError {
+    ApiError::unauthorized(
+        "bad_signature",
+        "x-signature does not match a live secret of this app (revoked and expired secrets are refused)",
+    )
+}
+
+/// The refusal, and the reason the operator's metrics count it under: an app id that names no
+/// app is answered like a bad signature (a caller learns nothing about which apps exist), and
+/// counted as `unknown_app`.
+async fn check(
+    state: &AppState,
+    h: &HeaderMap,
+    body: &[u8],
+) -> Result<Caller, (ApiError, &'static str)> {
+    let r = check_known(state, h, body).await;
+    r.map_err(|e| {
+        let why = e.reason;
+        (e, why)
+    })?
+    .ok_or((bad_signature(), "unknown_app"))
+}
+
+/// `Ok(None)`: the app id names no app.
+async fn check_known(
+    state: &AppState,
+    h: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<Caller>, ApiError> {
     let hd = parse_headers(h)?;
     let ts: i64 = hd
         .ts
@@ -111,7 +138,9 @@ async fn check(state: &AppState, h: &HeaderMap, body: &[u8]) -> Result<Caller, A
             format!("x-ts is more than {window} s in the future; check the client's clock"),
         ));
     }
-    let secrets = state.secrets.live(&state.store, hd.app_id).await?;
+    let Some(secrets) = state.secrets.live(&state.store, hd.app_id).await? else {
+        return Ok(None);
+    };
     let now_utc = chrono::Utc::now();
     let matched = secrets
         .iter()
@@ -121,15 +150,12 @@ async fn check(state: &AppState, h: &HeaderMap, body: &[u8]) -> Result<Caller, A
             verify_request(&s.secret, hd.ts, hd.nonce, body, &hd.signature) | ok
         });
     if !matched {
-        return Err(ApiError::unauthorized(
-            "bad_signature",
-            "x-signature does not match a live secret of this app (revoked and expired secrets are refused)",
-        ));
+        return Err(bad_signature());
     }
     match state.nonces.consume(hd.app_id, hd.nonce).await {
-        Ok(true) => Ok(Caller {
+        Ok(true) => Ok(Some(Caller {
             app_id: hd.app_id.to_string(),
-        }),
+        })),
         Ok(false) => Err(ApiError::unauthorized(
             "replayed_nonce",
             "this x-nonce was already used by this app; use a fresh nonce for every request",
@@ -148,11 +174,16 @@ pub struct LiveSecret {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// When an app's secrets were read, and what they were.
-type CachedSecrets = (Instant, Arc<Vec<LiveSecret>>);
+/// When an app's secrets were read, and what they were (`None`: no such app).
+type CachedSecrets = (Instant, Option<Arc<Vec<LiveSecret>>>);
+
+/// How long an app id that names no app is remembered as such: requests that repeat it cost no
+/// query meanwhile, and an app created since is known within this time.
+const UNKNOWN_APP_TTL: Duration = Duration::from_secs(2);
 
 /// App secrets, opened once and kept for `ttl` (0 = read the database on every request).
-/// A rotation or revocation takes effect on every instance within `ttl`.
+/// A rotation or revocation takes effect on every instance within `ttl`. App ids that name no
+/// app are remembered for [`UNKNOWN_APP_TTL`] whatever `ttl` is.
 pub struct SecretCache {
     ttl: Duration,
     seal: fiber_link_core::crypto::SecretBox,
@@ -168,11 +199,21 @@ impl SecretCache {
         }
     }
 
-    async fn live(&self, store: &Store, app_id: &str) -> Result<Arc<Vec<LiveSecret>>, ApiError> {
-        if !self.ttl.is_zero() {
+    /// The app's live secrets; `Ok(None)` when the app id names no app.
+    async fn live(
+        &self,
+        store: &Store,
+        app_id: &str,
+    ) -> Result<Option<Arc<Vec<LiveSecret>>>, ApiError> {
+        {
             let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((at, v)) = map.get(app_id) {
-                if at.elapsed() < self.ttl {
+                let ttl = if v.is_some() {
+                    self.ttl
+                } else {
+                    UNKNOWN_APP_TTL
+                };
+                if at.elapsed() < ttl {
                     return Ok(v.clone());
                 }
             }
@@ -182,10 +223,8 @@ impl SecretCache {
             ApiError::internal()
         })?;
         let Some(rows) = rows else {
-            return Err(ApiError::unauthorized(
-                "unknown_app",
-                "x-app-id names no app on this service",
-            ));
+            self.remember(app_id, None);
+            return Ok(None);
         };
         let mut live = Vec::new();
         for r in rows {
@@ -206,13 +245,19 @@ impl SecretCache {
         }
         let live = Arc::new(live);
         if !self.ttl.is_zero() {
-            let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if map.len() > 100_000 {
-                map.clear();
-            }
-            map.insert(app_id.to_string(), (Instant::now(), live.clone()));
+            self.remember(app_id, Some(live.clone()));
         }
-        Ok(live)
+        Ok(Some(live))
+    }
+
+    fn remember(&self, app_id: &str, v: Option<Arc<Vec<LiveSecret>>>) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            // made of unknown ids sent by someone probing: forget them all (known apps are
+            // read again on their next request)
+            map.clear();
+        }
+        map.insert(app_id.to_string(), (Instant::now(), v));
     }
 }
 

@@ -12,7 +12,6 @@ mod rpc;
 mod tips;
 mod withdrawals;
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -59,6 +58,11 @@ pub struct ApiSettings {
     /// Where payers can reach this service (for `pay_url`); `None` leaves it out.
     pub public_url: Option<String>,
     pub withdrawals: fiber_link_core::WithdrawalConfig,
+    /// Pay-page event streams open at once from one client address, and in all.
+    pub pay_streams_per_client: usize,
+    pub pay_streams_total: usize,
+    /// Whether a loopback peer is a reverse proxy whose `X-Forwarded-For` names the client.
+    pub trust_forwarded_for: bool,
 }
 
 impl ApiSettings {
@@ -91,6 +95,9 @@ impl Default for ApiSettings {
             },
             public_url: None,
             withdrawals: fiber_link_core::WithdrawalConfig::default(),
+            pay_streams_per_client: 8,
+            pay_streams_total: 2000,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -118,6 +125,11 @@ pub struct Inner {
     pub pauses: fiber_link_store::ops::PauseCache,
     per_method: DefaultKeyedRateLimiter<(String, &'static str)>,
     per_user: DefaultKeyedRateLimiter<(String, String)>,
+    /// The hub's node id (`node_info.pubkey`), read once: a withdrawal may not pay the hub's
+    /// own invoice.
+    hub_node_id: tokio::sync::OnceCell<String>,
+    /// The pay page's open event streams, counted per client address and in all.
+    pub(crate) pay_streams: Arc<pay::StreamSlots>,
 }
 
 impl std::ops::Deref for AppState {
@@ -151,6 +163,10 @@ impl AppState {
                         .map_err(|e| e.to_string())
                 }
             });
+        let pay_streams = Arc::new(pay::StreamSlots::new(
+            settings.pay_streams_per_client,
+            settings.pay_streams_total,
+        ));
         AppState(Arc::new(Inner {
             closing: tokio::sync::watch::channel(false).0,
             tip_changes,
@@ -164,7 +180,24 @@ impl AppState {
             settings,
             per_method,
             per_user,
+            hub_node_id: tokio::sync::OnceCell::new(),
+            pay_streams,
         }))
+    }
+
+    /// The hub's node id (hex, compressed), asked once; `None` while the hub does not answer
+    /// (the worker then meets the hub's own refusal, which is final).
+    pub(crate) async fn hub_node_id(&self) -> Option<&str> {
+        self.hub_node_id
+            .get_or_try_init(|| async {
+                self.hub
+                    .node_info()
+                    .await
+                    .map(|i| i.pubkey.to_string().trim_start_matches("0x").to_lowercase())
+            })
+            .await
+            .ok()
+            .map(String::as_str)
     }
 
     /// Per (app, method), then per (app, user) when the method names a user.
@@ -268,9 +301,12 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Serves the API until `shutdown` resolves; then ends the event streams and drains the rest.
@@ -302,18 +338,37 @@ pub fn router(state: AppState) -> Router {
         .route("/tips", post(rpc::rest_create_tip))
         .route("/pay/{tip_id}", get(pay::pay_page))
         .route("/pay/{tip_id}/events", get(pay::pay_events))
-        .route(
-            "/healthz/live",
-            get(|| async { Json(serde_json::json!({"status": "live"})) }),
-        )
-        .route("/healthz/ready", get(ready))
-        .route("/metrics", get(metrics))
+        .route("/healthz/live", get(live))
         .with_state(state)
 }
 
-/// `/metrics`: the process's counters and the database's gauges, read now.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    metrics_response(&state.store, &state.pauses).await
+async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "live"}))
+}
+
+/// The operator's HTTP surface of a process (the API's `[api] ops_listen`, the worker's
+/// `[worker] listen`): `/metrics`, `/healthz/live`, `/healthz/ready`. Never on the public
+/// listener: `/metrics` counts rows and `/healthz/ready` calls the hub, work that nobody on the
+/// internet may make the service do at will.
+pub fn ops_router(store: Store, hub: HubClient, needs: &'static [fiber_link_fnn::Needs]) -> Router {
+    let pauses = fiber_link_store::ops::PauseCache::new(store.clone());
+    let metrics_store = store.clone();
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let (store, pauses) = (metrics_store.clone(), pauses.clone());
+                async move { metrics_response(&store, &pauses).await }
+            }),
+        )
+        .route("/healthz/live", get(live))
+        .route(
+            "/healthz/ready",
+            get(move || {
+                let (store, hub) = (store.clone(), hub.clone());
+                async move { readiness(&store, &hub, needs).await }
+            }),
+        )
 }
 
 /// The Prometheus exposition of this process, with the database gauges refreshed (shared with
@@ -344,16 +399,39 @@ pub async fn metrics_response(
         .into_response()
 }
 
-/// `/healthz/ready` of a process with a database and a hub (the API and the worker).
-pub async fn readiness(store: &Store, hub: &HubClient) -> axum::response::Response {
+/// `/healthz/ready` of a process with a database and a hub (the API and the worker): the
+/// database is reachable and migrated, and the hub lets this process make every call it `needs`
+/// (a token missing one permission is not ready, and the answer names the method and the
+/// permission).
+pub async fn readiness(
+    store: &Store,
+    hub: &HubClient,
+    needs: &[fiber_link_fnn::Needs],
+) -> axum::response::Response {
     let db = match store.is_migrated().await {
         Ok(true) => "ok".to_string(),
         Ok(false) => "not migrated: run fiber-link migrate".to_string(),
         Err(e) => format!("unreachable: {e}"),
     };
-    let hub = match tokio::time::timeout(Duration::from_secs(3), hub.node_info()).await {
-        Ok(Ok(_)) => "ok".to_string(),
-        Ok(Err(e)) => e.to_string(),
+    let hub = match tokio::time::timeout(Duration::from_secs(3), hub.probe(needs)).await {
+        Ok(probes) => {
+            let failed: Vec<String> = probes
+                .iter()
+                .filter_map(|p| {
+                    p.result.as_ref().err().map(|e| match e {
+                        fiber_link_fnn::HubError::Unauthorized(m) => {
+                            format!("{m} refused: the token lacks {}", p.needs.permission)
+                        }
+                        e => e.to_string(),
+                    })
+                })
+                .collect();
+            if failed.is_empty() {
+                "ok".to_string()
+            } else {
+                failed.join("; ")
+            }
+        }
         Err(_) => "no answer within 3 s".to_string(),
     };
     let ok = db == "ok" && hub == "ok";
@@ -369,9 +447,4 @@ pub async fn readiness(store: &Store, hub: &HubClient) -> axum::response::Respon
         ),
     )
         .into_response()
-}
-
-/// Ready when the database is reachable and migrated and the hub answers `node_info`.
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    readiness(&state.store, &state.hub).await
 }

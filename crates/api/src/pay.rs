@@ -5,7 +5,7 @@
 //! page makes the worker check its tip within about a second.
 
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
@@ -14,7 +14,10 @@ use fiber_link_core::TipState;
 use fiber_link_store::tips::TipRow;
 use futures_util::stream::{self, Stream};
 use serde_json::json;
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -192,7 +195,7 @@ const PAY_SCRIPT: &str = r#"
   var es=new EventSource(location.pathname.replace(/\/$/,'')+'/events');
   es.addEventListener('state',function(ev){ var d=JSON.parse(ev.data);
     st.textContent=d.label; st.className='state state-'+d.state.toLowerCase();
-    final=d.state==='SETTLED'; if(final){es.close(); tick();}
+    final=d.state==='SETTLED'||d.state==='EXPIRED'||d.state==='FAILED'; if(final){es.close(); tick();}
     if(d.invoice&&!inv){location.reload();} });
 })();
 "#;
@@ -209,33 +212,146 @@ fn state_event(tip: &TipRow) -> Event {
     )
 }
 
+/// The open event streams, per client address and in all. A stream holds a [`Slot`] until it
+/// ends (or its client goes away), so neither one client nor everyone together can keep more
+/// streams open than the configuration allows.
+pub(crate) struct StreamSlots {
+    per_client: usize,
+    total: usize,
+    open: std::sync::Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+impl StreamSlots {
+    pub(crate) fn new(per_client: usize, total: usize) -> StreamSlots {
+        StreamSlots {
+            per_client,
+            total,
+            open: std::sync::Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = open.1.get(&ip).copied().unwrap_or(0);
+        if open.0 >= self.total || mine >= self.per_client {
+            return None;
+        }
+        open.0 += 1;
+        open.1.insert(ip, mine + 1);
+        Some(Slot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One open stream's place; given back when dropped.
+pub(crate) struct Slot {
+    slots: Arc<StreamSlots>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.0 = open.0.saturating_sub(1);
+        if let Some(n) = open.1.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// How long a stream waits for a notification before it reads the tip anyway (a notification
+/// lost with a dropped database connection costs at most this, never a wrong state).
+const REREAD: Duration = Duration::from_secs(60);
+
+/// How long past its invoice's expiry a stream of an open tip lasts at most (the worker's
+/// expiry check and a late payment are shown within it; after that the page's own reload does).
+const AFTER_EXPIRY: Duration = Duration::from_secs(600);
+
 struct Watch {
     closing: tokio::sync::watch::Receiver<bool>,
     state: AppState,
     id: Uuid,
     rx: broadcast::Receiver<Uuid>,
     last: Option<(TipState, bool)>,
+    /// When the stream ends whatever happens.
+    until: tokio::time::Instant,
     done: bool,
+    _slot: Slot,
 }
 
-/// The tip's state now and at every change; ends when the tip is settled.
-pub(crate) async fn pay_events(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+/// The tip's state now and at every change; ends at a final state (settled, expired, failed),
+/// at most [`AFTER_EXPIRY`] after the invoice expired. Costs nothing while the tip does not change:
+/// it waits for the database's change notifications (re-reading only every [`REREAD`]). A tip that
+/// is already final is answered `204 No Content`, which tells a browser's `EventSource` not to
+/// reconnect. Streams are capped per client address and in all (429 when full).
+pub(crate) async fn pay_events(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let tip = match load(&state, &id).await {
         Ok(Some((t, _))) => t,
         Ok(None) => return not_found(),
         Err(r) => return r,
     };
+    if is_final(tip.state) {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let client = client_address(&state, peer, &headers);
+    let Some(slot) = state.pay_streams.take(client) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "30")],
+            "too many open status streams; reload the page later",
+        )
+            .into_response();
+    };
+    // someone is looking at this invoice: have the worker check it soon (once per stream)
+    let soon = Utc::now() + state.settings.schedule.watched_interval;
+    let _ = state.store.watch_tip(tip.id, soon).await;
+    let left = (tip.expires_at - Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
     let w = Watch {
         closing: state.closing(),
         rx: state.tip_changes.subscribe(),
         state: state.clone(),
         id: tip.id,
         last: None,
+        until: tokio::time::Instant::now() + left + AFTER_EXPIRY,
         done: false,
+        _slot: slot,
     };
     Sse::new(events(w))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
+}
+
+/// The client's address: the peer's, or — when `trust_forwarded_for` is set and the peer is a
+/// reverse proxy on this host (loopback) — the last address in `X-Forwarded-For`, the one the
+/// proxy itself appended.
+fn client_address(state: &AppState, peer: SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+    if !(state.settings.trust_forwarded_for && peer.ip().is_loopback()) {
+        return peer.ip();
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .last()
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or(peer.ip())
+}
+
+fn is_final(s: TipState) -> bool {
+    matches!(s, TipState::Settled | TipState::Expired | TipState::Failed)
 }
 
 fn events(w: Watch) -> impl Stream<Item = Result<Event, Infallible>> {
@@ -245,11 +361,12 @@ fn events(w: Watch) -> impl Stream<Item = Result<Event, Infallible>> {
         }
         loop {
             if w.last.is_some() {
-                // wait for a change of this tip, or re-read every few seconds (a missed
-                // notification costs a few seconds, never a wrong state)
-                let wait = tokio::time::sleep(Duration::from_secs(5));
+                // wait for a change of this tip; re-read now and then in case a notification
+                // was lost
+                let wait = tokio::time::sleep(REREAD);
                 tokio::select! {
                     _ = w.closing.wait_for(|c| *c) => return None,
+                    _ = tokio::time::sleep_until(w.until) => return None,
                     r = w.rx.recv() => match r {
                         Ok(id) if id != w.id => continue,
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -264,15 +381,10 @@ fn events(w: Watch) -> impl Stream<Item = Result<Event, Infallible>> {
                 // browser's EventSource reconnects by itself a few seconds later.
                 _ => return None,
             };
-            if tip.state.is_open() {
-                // someone is looking at this invoice: have the worker check it soon
-                let soon = Utc::now() + w.state.settings.schedule.watched_interval;
-                let _ = w.state.store.watch_tip(w.id, soon).await;
-            }
             let now = (tip.state, tip.invoice.is_some());
             if w.last != Some(now) {
                 w.last = Some(now);
-                w.done = tip.state == TipState::Settled;
+                w.done = is_final(tip.state);
                 return Some((Ok(state_event(&tip)), w));
             }
         }

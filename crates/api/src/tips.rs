@@ -240,11 +240,20 @@ async fn issue_invoice(state: &AppState, tip: &mut TipRow, asset: &Asset) -> Res
     };
     let hub_unavailable = |e: &HubError| {
         tracing::warn!(tip_id = %tip.id, error = %e, "the hub did not issue an invoice");
-        ApiError::new(
-            ErrorCode::HubUnavailable,
-            "hub_unavailable",
-            "the payment hub did not answer; retry with the same idempotency_key",
-        )
+        match e {
+            // the hub answered, and refused: saying it did not answer would send the caller
+            // (and the operator reading its logs) looking in the wrong place
+            HubError::Unauthorized(method) => ApiError::new(
+                ErrorCode::HubUnavailable,
+                "hub_refused",
+                format!("the payment hub refused the service's {method} call (its access token lacks a permission); the operator must fix the hub token; retry later with the same idempotency_key"),
+            ),
+            _ => ApiError::new(
+                ErrorCode::HubUnavailable,
+                "hub_unavailable",
+                "the payment hub did not answer; retry with the same idempotency_key",
+            ),
+        }
     };
     let hash = hash256(&tip.payment_hash).map_err(internal)?;
     let (address, inv_hash, inv_amount) = match state.hub.new_invoice(&params).await {

@@ -64,7 +64,7 @@ fn refusal_error(r: Refusal) -> ApiError {
     ApiError::new(ErrorCode::Refused, r.reason, r.message)
 }
 
-fn destination(state: &AppState, asset: &Asset, v: &Value) -> Result<Destination, ApiError> {
+async fn destination(state: &AppState, asset: &Asset, v: &Value) -> Result<Destination, ApiError> {
     let malformed = || {
         ApiError::invalid(
             "destination_malformed",
@@ -127,6 +127,14 @@ fn destination(state: &AppState, asset: &Asset, v: &Value) -> Result<Destination
                     "invoice_wrong_asset",
                     format!("the invoice is not for {}", asset.symbol),
                 ));
+            }
+            if let (Some(payee), Some(hub)) = (&inv.payee, state.hub_node_id().await) {
+                if payee.eq_ignore_ascii_case(hub) {
+                    return Err(ApiError::invalid(
+                        "invoice_of_hub",
+                        "the invoice is the service's own (a tip invoice?); withdraw to an invoice made by your own Fiber wallet",
+                    ));
+                }
             }
             Ok(Destination {
                 rail: Rail::Fiber,
@@ -269,7 +277,7 @@ pub(crate) async fn quote(
     let policy = ov.apply(&state.settings.withdrawals.default_policy(&a.symbol));
     let mode = state.settings.withdrawals.fee_mode;
     let fmt = |x: Amount| format_decimal(x, a.decimals);
-    let dest = destination(state, a, &p.destination);
+    let dest = destination(state, a, &p.destination).await;
     let (rail, fee, required) = match &dest {
         Ok(d) => {
             let (fee, req) = fee_and_required(state, d, amount);
@@ -384,7 +392,7 @@ pub(crate) async fn request(
         .await?;
     let a = asset(state, &p.asset)?;
     let amount = parse_amount(a, &p.amount)?;
-    let d = destination(state, a, &p.destination)?;
+    let d = destination(state, a, &p.destination).await?;
     // an asset the app may not withdraw is refused as such, before its figures (checked again
     // under the locks of the request)
     let ov = state

@@ -47,7 +47,7 @@ pub struct Recipient {
 /// Parses a CKB address (full or short format, any lock) for `mainnet` or the test networks.
 /// Errors are `(reason, sentence)` as the API reports them.
 pub fn parse_address(s: &str, mainnet: bool) -> Result<Recipient, (&'static str, String)> {
-    let addr = Address::from_str(s.trim())
+    let addr = address_from_str(s.trim())
         .map_err(|e| ("address_malformed", format!("not a CKB address: {e}")))?;
     let is_mainnet = addr.network() == NetworkType::Mainnet;
     if is_mainnet != mainnet {
@@ -78,6 +78,20 @@ pub fn parse_address(s: &str, mainnet: bool) -> Result<Recipient, (&'static str,
         min_capacity,
         args_len,
     })
+}
+
+/// `Address::from_str`, but never panicking: ckb-sdk's parser unwraps the 5-to-8-bit conversion
+/// and indexes the first payload byte, so a well-formed bech32 string with an empty or badly
+/// padded data part (`ckt1laf3m2`, `ckt1qh92lp2`) would panic inside it. Those are refused here
+/// first, with the same checks the parser makes.
+fn address_from_str(s: &str) -> Result<Address, String> {
+    use bech32::FromBase32;
+    let (_, data, _) = bech32::decode(s).map_err(|e| e.to_string())?;
+    let payload = Vec::<u8>::from_base32(&data).map_err(|e| e.to_string())?;
+    if payload.is_empty() {
+        return Err("the address has no payload".into());
+    }
+    Address::from_str(s)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -228,9 +242,10 @@ impl ChainClient {
         }
     }
 
-    /// Whether a cell is live (created by a committed transaction and not consumed by one). The
-    /// node reports a consumed cell as "unknown", the same as one it never saw: a caller that
-    /// built a transaction on this cell knows it existed, so not live means consumed.
+    /// Whether a cell is live (created by a committed transaction and not consumed by one). Not
+    /// live does NOT mean consumed: the node reports a cell it has never seen (it is behind,
+    /// resyncing, or the block that made the cell was rolled back) the same way as a spent one.
+    /// [`ChainClient::spender`] proves a cell spent.
     pub async fn is_live(&self, op: &ckb_jsonrpc_types::OutPoint) -> Result<bool, ChainError> {
         let c = timed("get_live_cell", self.rpc.get_live_cell(op.clone(), false))
             .await
@@ -238,12 +253,94 @@ impl ChainClient {
         Ok(c.status == "live")
     }
 
+    /// A transaction as the node knows it (`None`: it does not), with its block when committed.
+    async fn transaction(
+        &self,
+        hash: &H256,
+    ) -> Result<Option<(ckb_jsonrpc_types::Transaction, Option<u64>)>, ChainError> {
+        let r = timed("get_transaction", self.rpc.get_transaction(hash.clone()))
+            .await
+            .map_err(ChainError::from_rpc)?;
+        let Some(r) = r else { return Ok(None) };
+        let block = match r.tx_status.status {
+            TxStatusKind::Committed => r.tx_status.block_number.map(|b| b.value()),
+            _ => None,
+        };
+        Ok(match r.transaction.map(|t| t.inner) {
+            Some(ckb_jsonrpc_types::Either::Left(view)) => Some((view.inner, block)),
+            _ => None,
+        })
+    }
+
+    /// The committed transaction that consumed `op`, as the chain shows it: the cell's creating
+    /// transaction is committed, and a committed transaction after it lists `op` as an input
+    /// (found through the indexer's transactions of the cell's lock). `None` when that cannot
+    /// be shown — the cell is live, unknown to the node, or its spender is not committed.
+    pub async fn spender(
+        &self,
+        op: &ckb_jsonrpc_types::OutPoint,
+    ) -> Result<Option<Spender>, ChainError> {
+        let Some((created, Some(created_in))) = self.transaction(&op.tx_hash).await? else {
+            return Ok(None);
+        };
+        let Some(output) = created.outputs.get(op.index.value() as usize) else {
+            return Ok(None);
+        };
+        let key = SearchKey {
+            script: output.lock.clone(),
+            script_type: ScriptType::Lock,
+            script_search_mode: Some(SearchMode::Exact),
+            filter: Some(SearchKeyFilter {
+                block_range: Some([created_in.into(), u64::MAX.into()]),
+                ..Default::default()
+            }),
+            with_data: Some(false),
+            group_by_transaction: Some(false),
+        };
+        let mut after = None;
+        loop {
+            let page = timed(
+                "get_transactions",
+                self.rpc
+                    .get_transactions(key.clone(), Order::Asc, 100u32.into(), after),
+            )
+            .await
+            .map_err(ChainError::from_rpc)?;
+            let n = page.objects.len();
+            for t in page.objects {
+                let ckb_sdk::rpc::ckb_indexer::Tx::Ungrouped(t) = t else {
+                    continue;
+                };
+                if !matches!(t.io_type, ckb_sdk::rpc::ckb_indexer::CellType::Input) {
+                    continue;
+                }
+                let Some((tx, Some(block))) = self.transaction(&t.tx_hash).await? else {
+                    continue;
+                };
+                let spends = tx
+                    .inputs
+                    .get(t.io_index.value() as usize)
+                    .is_some_and(|i| i.previous_output == *op);
+                if spends {
+                    return Ok(Some(Spender {
+                        tx_hash: t.tx_hash,
+                        block_number: block,
+                    }));
+                }
+            }
+            if n < 100 {
+                return Ok(None);
+            }
+            after = Some(page.last_cursor);
+        }
+    }
+
     /// The confirmed plain cells (no type script, no data) of `lock`, oldest first.
     pub async fn plain_cells(
         &self,
         lock: &Script,
         max: usize,
-    ) -> Result<Vec<(OutPoint, u64)>, ChainError> {
+    ) -> Result<Vec<WalletCell>, ChainError> {
         let key = SearchKey {
             script: lock.clone().into(),
             script_type: ScriptType::Lock,
@@ -268,7 +365,11 @@ impl ChainClient {
             .map_err(ChainError::from_rpc)?;
             let n = page.objects.len();
             for c in page.objects {
-                out.push((c.out_point.into(), c.output.capacity.value()));
+                out.push(WalletCell {
+                    out_point: c.out_point.into(),
+                    capacity: c.output.capacity.value(),
+                    block_number: c.block_number.value(),
+                });
             }
             if n < 100 || out.len() >= max {
                 break;
@@ -277,6 +378,27 @@ impl ChainClient {
         }
         Ok(out)
     }
+}
+
+/// A transaction that consumed a cell, committed in `block_number`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spender {
+    pub tx_hash: H256,
+    pub block_number: u64,
+}
+
+/// A plain cell of the hot wallet.
+#[derive(Clone, Debug)]
+pub struct WalletCell {
+    pub out_point: OutPoint,
+    pub capacity: u64,
+    /// The block of the transaction that made it.
+    pub block_number: u64,
+}
+
+/// How many blocks deep a transaction committed in `block` is at `tip` (its own block counts).
+pub fn depth(block: u64, tip: u64) -> u64 {
+    (tip + 1).saturating_sub(block)
 }
 
 /// A payout transaction, signed, with what the executor needs to persist about it.
@@ -348,14 +470,19 @@ impl HotWallet {
             .plain_cells(&self.lock, usize::MAX)
             .await?
             .iter()
-            .map(|c| c.1)
+            .map(|c| c.capacity)
             .sum())
     }
 
     /// Builds and signs a payout of `receive` shannons to `to` that pays exactly `fee`, from
-    /// confirmed plain cells of the wallet not in `exclude` (inputs of payouts still in flight),
-    /// with change back to the wallet. The transaction is at most `max_bytes` in a block, so the
-    /// fee covers `fee_rate` for its real size.
+    /// plain cells of the wallet at least `min_depth` blocks deep and not in `exclude` (inputs of
+    /// payouts still in flight), with change back to the wallet. The transaction is at most
+    /// `max_bytes` in a block, so the fee covers `fee_rate` for its real size.
+    ///
+    /// Only deep cells: a cell made by a block that a reorganisation can still undo (the change
+    /// of a payout still confirming, say) would, once undone, make this payout look unsendable
+    /// while its signed transaction can still commit later.
+    #[allow(clippy::too_many_arguments)]
     pub async fn build_payout(
         &self,
         chain: &ChainClient,
@@ -364,8 +491,9 @@ impl HotWallet {
         fee: u64,
         max_bytes: u64,
         exclude: &HashSet<String>,
+        min_depth: u64,
     ) -> Result<SignedPayout, ChainError> {
-        let addr = Address::from_str(to)
+        let addr = address_from_str(to)
             .map_err(|e| ChainError::Invalid(format!("recipient address: {e}")))?;
         let to_lock = Script::from(&addr);
         let args_len = to_lock.args().raw_data().len();
@@ -388,13 +516,24 @@ impl HotWallet {
             .last()
             .ok_or_else(|| ChainError::Invalid(format!("max_tx_bytes {max_bytes} is too small")))?;
         let cells = chain.plain_cells(&self.lock, 500).await?;
+        let tip = chain.tip_block_number().await?;
         let mut inputs = Vec::new();
         let mut total: u64 = 0;
+        let mut shallow: u64 = 0;
         let need = receive
             .checked_add(fee)
             .ok_or_else(|| ChainError::Invalid("amount overflow".into()))?;
-        for (op, cap) in cells {
+        for WalletCell {
+            out_point: op,
+            capacity: cap,
+            block_number,
+        } in cells
+        {
             if exclude.contains(&out_point_key(&op)) {
+                continue;
+            }
+            if depth(block_number, tip) < min_depth {
+                shallow = shallow.saturating_add(cap);
                 continue;
             }
             inputs.push(op);
@@ -412,7 +551,7 @@ impl HotWallet {
         }
         if total != need && total < need.saturating_add(change_min) {
             return Err(ChainError::InsufficientFunds(format!(
-                "the wallet's confirmed cells hold {total} shannons; {need} plus a change cell is needed"
+                "the wallet's cells at least {min_depth} blocks deep hold {total} shannons; {need} plus a change cell is needed ({shallow} more are in younger cells)"
             )));
         }
         let mut outputs = vec![to_out];
@@ -473,7 +612,7 @@ impl HotWallet {
 
 /// The lock script of an address, in the node's JSON form (for `get_cells` and tools).
 pub fn address_lock(address: &str) -> Result<ckb_jsonrpc_types::Script, String> {
-    let a = Address::from_str(address.trim())?;
+    let a = address_from_str(address.trim())?;
     Ok(Script::from(&a).into())
 }
 
@@ -523,6 +662,15 @@ mod tests {
             parse_address("ckt1", false).unwrap_err().0,
             "address_malformed"
         );
+        // valid bech32 with an empty or badly padded data part: ckb-sdk's own parser panics on
+        // these; they must be refused like any malformed address
+        for s in ["ckt1laf3m2", "ckt1qh92lp2", "ckb1laf3m2"] {
+            assert_eq!(
+                parse_address(s, false).unwrap_err().0,
+                "address_malformed",
+                "{s}"
+            );
+        }
         assert_eq!(
             parse_address("ckt1qyqvsv5240xeh85wvnau2eky8pwrhh4jr8ts8vyj3x", false)
                 .unwrap_err()

@@ -242,7 +242,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         format!(
             "listen = \"127.0.0.1:{api_port}\"\n\
              [hub]\nurl = \"{hub_url}\"\n\
-             [api]\ndb_pool = 24\nrate_per_app_method = {{ per_second = 1000000, burst = 1000000 }}\n\
+             [api]\nops_listen = \"127.0.0.1:0\"\ndb_pool = 24\nrate_per_app_method = {{ per_second = 1000000, burst = 1000000 }}\n\
              rate_per_app_user = {{ per_second = 1000000, burst = 1000000 }}\n\
              [worker]\nlisten = \"127.0.0.1:0\"\ndb_pool = 16\nbatch = 200\n"
         ),

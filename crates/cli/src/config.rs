@@ -65,6 +65,9 @@ pub struct WithdrawalsSection {
     /// How long a worker's claim on a withdrawal lasts; after a crash, the next worker picks it
     /// up when the claim runs out.
     pub lease_secs: u64,
+    /// How long past its expiry an unpaid invoice counts as unpayable: only then are the funds of
+    /// a Fiber payout the hub could not pay released (the hub judges expiry by its own clock).
+    pub invoice_expiry_margin_secs: u64,
     /// On-chain CKB payouts; absent = off.
     pub onchain: Option<OnchainSection>,
     /// Per asset symbol; an asset without a section cannot be withdrawn unless an app's own
@@ -79,6 +82,7 @@ impl Default for WithdrawalsSection {
             fiber_fee_per_thousand: 5,
             stuck_after_secs: 3600,
             lease_secs: 60,
+            invoice_expiry_margin_secs: fiber_link_core::withdrawal::INVOICE_EXPIRY_MARGIN_SECS,
             onchain: None,
             policy: Default::default(),
         }
@@ -181,22 +185,34 @@ impl Default for HubSection {
 #[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSection {
+    /// The API's operator-only port: `/metrics`, `/healthz/live`, `/healthz/ready` (never the
+    /// public `listen`).
+    pub ops_listen: String,
     pub max_body_bytes: usize,
     pub secret_cache_ttl_ms: u64,
     pub rate_per_app_method: Rate,
     pub rate_per_app_user: Rate,
     pub db_pool: u32,
+    /// Pay-page event streams open at once per client address, and in all.
+    pub pay_streams_per_client: usize,
+    pub pay_streams_total: usize,
+    /// A reverse proxy on this host (loopback) names the client in `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for ApiSection {
     fn default() -> Self {
         let d = ApiSettings::default();
         ApiSection {
+            ops_listen: "127.0.0.1:8082".into(),
             max_body_bytes: d.max_body_bytes,
             secret_cache_ttl_ms: d.secret_cache_ttl.as_millis() as u64,
             rate_per_app_method: d.rate_per_app_method,
             rate_per_app_user: d.rate_per_app_user,
             db_pool: 16,
+            pay_streams_per_client: d.pay_streams_per_client,
+            pay_streams_total: d.pay_streams_total,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -243,6 +259,7 @@ pub struct Config {
     pub effective: serde_json::Value,
     pub database_url: String,
     pub listen: String,
+    pub ops_listen: String,
     pub worker_listen: String,
     pub hub: HubConfig,
     pub api: ApiSettings,
@@ -362,6 +379,9 @@ impl Config {
         if let Some(v) = env("FIBER_LINK_WORKER_LISTEN") {
             f.worker.listen = v;
         }
+        if let Some(v) = env("FIBER_LINK_OPS_LISTEN") {
+            f.api.ops_listen = v;
+        }
         if let Some(v) = env("FIBER_LINK_HUB_URL") {
             f.hub.url = v;
         }
@@ -447,14 +467,32 @@ impl Config {
             secret_cache_ttl: Duration::from_millis(f.api.secret_cache_ttl_ms),
             rate_per_app_method: f.api.rate_per_app_method,
             rate_per_app_user: f.api.rate_per_app_user,
+            pay_streams_per_client: f.api.pay_streams_per_client.max(1),
+            pay_streams_total: f.api.pay_streams_total.max(1),
+            trust_forwarded_for: f.api.trust_forwarded_for,
             public_url: f.public_url,
             withdrawals,
         };
         let payouts = fiber_link_worker::payouts::PayoutSettings {
             stuck_after: Duration::from_secs(f.withdrawals.stuck_after_secs.max(1)),
             lease: Duration::from_secs(f.withdrawals.lease_secs.max(1)),
+            invoice_expiry_margin: Duration::from_secs(f.withdrawals.invoice_expiry_margin_secs),
             ..Default::default()
         };
+        // A payout step makes a few hub or chain calls, each up to its timeout. If a claim could
+        // run out while its step is still sending, a second worker would act on the same
+        // withdrawal meanwhile: the claim must outlast several calls comfortably.
+        let slowest = onchain
+            .as_ref()
+            .map_or(hub.timeout, |o| o.timeout.max(hub.timeout));
+        if payouts.lease < slowest * 3 {
+            bail!(
+                "withdrawals.lease_secs = {} is too short: a worker's claim must last at least three RPC timeouts ({} s with the slowest timeout at {} ms), or a second worker could act on a withdrawal whose payout is still being sent",
+                f.withdrawals.lease_secs,
+                (slowest * 3).as_secs_f64().ceil(),
+                slowest.as_millis()
+            );
+        }
         let mut worker = WorkerSettings::new(f.currency, assets);
         worker.schedule = f.schedule;
         worker.batch = f.worker.batch.clamp(1, 10_000);
@@ -475,6 +513,7 @@ impl Config {
             effective,
             database_url,
             listen: f.listen,
+            ops_listen: f.api.ops_listen.clone(),
             worker_listen: f.worker.listen,
             hub,
             api,
@@ -699,6 +738,14 @@ mod tests {
         assert!(err(bad_script).contains("code_hash"));
         let no_db = Config::from_file_config(FileConfig::default()).unwrap_err();
         assert!(format!("{no_db:#}").contains("DATABASE_URL"));
+        // a claim that a slow hub call can outlive: refused, with the figure to use
+        let short = err("[hub]\nurl = \"http://127.0.0.1:8227\"\ntimeout_ms = 5000\n[withdrawals]\nlease_secs = 14");
+        assert!(short.contains("lease_secs = 14 is too short"), "{short}");
+        assert!(short.contains("15 s"), "{short}");
+        assert!(parse("[hub]\nurl = \"http://127.0.0.1:8227\"\ntimeout_ms = 5000\n[withdrawals]\nlease_secs = 15").is_ok());
+        // the chain's timeout counts too, when on-chain payouts are on
+        let chain = "[withdrawals]\nlease_secs = 20\n[withdrawals.onchain]\nckb_rpc_url = \"http://127.0.0.1:8114\"\ntimeout_ms = 10000";
+        assert!(err(chain).contains("too short"));
     }
 
     #[test]

@@ -24,7 +24,8 @@ use tokio::sync::watch;
 #[command(name = "fiber-link", version, about = "Tips for online communities over the CKB Fiber Network", long_about = None)]
 struct Cli {
     /// Configuration file (TOML). Also FIBER_LINK_CONFIG. Environment variables override it:
-    /// DATABASE_URL, FIBER_LINK_LISTEN, FIBER_LINK_WORKER_LISTEN, FIBER_LINK_HUB_URL,
+    /// DATABASE_URL, FIBER_LINK_LISTEN, FIBER_LINK_OPS_LISTEN, FIBER_LINK_WORKER_LISTEN,
+    /// FIBER_LINK_HUB_URL,
     /// FIBER_LINK_CURRENCY, FIBER_LINK_PUBLIC_URL, FIBER_LINK_INVOICE_EXPIRY_SECS,
     /// FIBER_LINK_CKB_RPC_URL, FIBER_LINK_CONFIRMATIONS; secrets: FIBER_LINK_MASTER_KEY(_FILE),
     /// FIBER_LINK_HUB_TOKEN(_FILE), FIBER_LINK_HOT_WALLET_KEY(_FILE).
@@ -48,7 +49,8 @@ enum Command {
     /// Run the whole product on this machine: a private Postgres under ./.fiber-link/dev, the hub
     /// simulator, the API, the worker, a demo app and a demo forum page. No configuration needed.
     Dev(dev::DevArgs),
-    /// Run the signed API (POST /rpc, POST /tips, /pay/*, /metrics, /healthz/*).
+    /// Run the signed API (POST /rpc, POST /tips, /pay/*, /healthz/live); /metrics and
+    /// /healthz/* on the operator-only [api] ops_listen (FIBER_LINK_OPS_LISTEN).
     Serve {
         /// Apply database migrations first.
         #[arg(long)]
@@ -331,19 +333,54 @@ async fn connect(cfg: &Config, pool: u32) -> Result<Store> {
         .context("connecting to the database (check DATABASE_URL)")
 }
 
+/// Refuses to run when the database holds an asset the configuration no longer names: its
+/// decimals would be unknown, and every amount of it would be shown wrong.
+async fn check_assets_in_use(store: &Store, assets: &fiber_link_core::Assets) -> Result<()> {
+    let missing: Vec<String> = store
+        .assets_in_use()
+        .await
+        .context("reading the assets in the books")?
+        .into_iter()
+        .filter(|a| assets.get(a).is_none())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the database holds tips or balances in {} but the configuration has no such asset: put it back in [[assets]] (with its decimals) so its amounts can be shown and withdrawn",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
 async fn serve(cfg: Config, migrate: bool) -> Result<()> {
     let master = cfg.master_key()?;
     let store = connect(&cfg, cfg.api_db_pool).await?;
     if migrate {
         store.migrate().await.context("applying migrations")?;
     }
+    check_assets_in_use(&store, &cfg.api.assets).await?;
     let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is the port in use?)", cfg.listen))?;
-    tracing::info!(listen = %cfg.listen, hub = %cfg.hub.url, "API listening");
+    let ops_listener = tokio::net::TcpListener::bind(&cfg.ops_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "the API cannot listen on {} for /metrics and /healthz ([api] ops_listen, FIBER_LINK_OPS_LISTEN; is the port in use?)",
+                cfg.ops_listen
+            )
+        })?;
+    tracing::info!(listen = %cfg.listen, ops_listen = %ops_listener.local_addr()?, hub = %config::redact_url(&cfg.hub.url), "API listening");
+    let shutdown = shutdown_signal();
+    let ops = tokio::spawn(fiber_link_api::serve(
+        ops_listener,
+        fiber_link_api::ops_router(store.clone(), hub.clone(), fiber_link_fnn::API_NEEDS),
+        until_true(shutdown.clone()),
+    ));
     let state = fiber_link_api::AppState::new(store, hub, cfg.api, &master);
-    fiber_link_api::serve_api(listener, state, until_true(shutdown_signal())).await?;
+    fiber_link_api::serve_api(listener, state, until_true(shutdown)).await?;
+    let _ = ops.await;
     Ok(())
 }
 
@@ -353,6 +390,7 @@ async fn worker(cfg: Config, migrate: bool) -> Result<()> {
     if migrate {
         store.migrate().await.context("applying migrations")?;
     }
+    check_assets_in_use(&store, &cfg.api.assets).await?;
     let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
     let onchain = ops::onchain(&cfg).await?;
     match &onchain {
@@ -373,7 +411,7 @@ async fn worker(cfg: Config, migrate: bool) -> Result<()> {
     tracing::info!(listen = %listener.local_addr()?, "worker metrics and health listening");
     let http = tokio::spawn(fiber_link_api::serve(
         listener,
-        worker_router(store.clone(), hub.clone()),
+        fiber_link_api::ops_router(store.clone(), hub.clone(), fiber_link_fnn::WORKER_NEEDS),
         until_true(shutdown.clone()),
     ));
     let payouts = fiber_link_worker::payouts::Payouts::new(
@@ -383,39 +421,13 @@ async fn worker(cfg: Config, migrate: bool) -> Result<()> {
         cfg.payouts.clone(),
     );
     let executor = tokio::spawn(payouts.run(shutdown.clone()));
-    tracing::info!(hub = %cfg.hub.url, "settlement watcher and withdrawal executor running");
+    tracing::info!(hub = %config::redact_url(&cfg.hub.url), "settlement watcher and withdrawal executor running");
     fiber_link_worker::Watcher::new(store, hub, cfg.worker, master.preimage_key())
         .run(shutdown)
         .await;
     let _ = executor.await;
     let _ = http.await;
     Ok(())
-}
-
-/// The worker's HTTP surface: `/metrics`, `/healthz/live`, `/healthz/ready`.
-fn worker_router(store: Store, hub: HubClient) -> axum::Router {
-    use axum::routing::get;
-    let pauses = fiber_link_store::ops::PauseCache::new(store.clone());
-    let metrics_store = store.clone();
-    axum::Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let (store, pauses) = (metrics_store.clone(), pauses.clone());
-                async move { fiber_link_api::metrics_response(&store, &pauses).await }
-            }),
-        )
-        .route(
-            "/healthz/live",
-            get(|| async { axum::Json(serde_json::json!({"status": "live"})) }),
-        )
-        .route(
-            "/healthz/ready",
-            get(move || {
-                let (store, hub) = (store.clone(), hub.clone());
-                async move { fiber_link_api::readiness(&store, &hub).await }
-            }),
-        )
 }
 
 async fn hubsim(a: HubsimArgs) -> Result<()> {

@@ -411,6 +411,16 @@ pub async fn summary(cfg: Config, store: Store, a: SummaryArgs) -> Result<i32> {
     if let Some(e) = &reconcile_error {
         alerts.push(format!("reconciliation could not run: {e}"));
     }
+    // the hub lets the worker make every call it needs (this process's token stands for the
+    // worker's: run ops summary with the worker's configuration)
+    for p in r.hub.probe(fiber_link_fnn::WORKER_NEEDS).await {
+        if let Err(fiber_link_fnn::HubError::Unauthorized(m)) = p.result {
+            alerts.push(format!(
+                "the hub refuses {m}: the token lacks {} (fiber-link config check)",
+                p.needs.permission
+            ));
+        }
+    }
     if let Some(rep) = &report {
         if !rep.clean {
             let kinds: Vec<String> = rep
@@ -702,6 +712,26 @@ pub async fn config_check(cfg: Config) -> Result<i32> {
                     text(&info.pubkey)
                 )),
             );
+            // every permission the API and the worker need, each by a harmless call (a token
+            // without write("payments") would otherwise leave payouts retrying unseen)
+            for p in hub.probe(fiber_link_fnn::WORKER_NEEDS).await {
+                report(
+                    &format!("hub permission {}", p.needs.permission),
+                    match p.result {
+                        Ok(()) => Ok(format!("{} allowed", p.needs.method)),
+                        Err(fiber_link_fnn::HubError::Unauthorized(m)) => Err(format!(
+                            "{m} refused: the token lacks {} (needed by {})",
+                            p.needs.permission,
+                            if fiber_link_fnn::API_NEEDS.contains(&p.needs) {
+                                "serve and worker"
+                            } else {
+                                "worker"
+                            }
+                        )),
+                        Err(e) => Err(e.to_string()),
+                    },
+                );
+            }
             let chain = fiber_link_fnn::currency_of_chain(&chain_hash);
             report(
                 "currency",

@@ -5,8 +5,14 @@
 //! persisting the transaction, or right after broadcasting it, completes the payout exactly once
 //! when it runs again. The recipient's cells are read from the chain, not from our tables.
 //!
+//! A second test rolls the chain back (the IntegrationTest module's `truncate`) and spends a
+//! payout's input behind the worker's back: a payout is rebuilt only when an input is proven spent
+//! by another transaction buried `confirmations` deep, never because the node does not know an
+//! input, so the old and the new transaction can never both commit.
+//!
 //! The `ckb` binary comes from `scripts/ckb-node.sh` (installed once into a cache directory), or
-//! from FIBER_LINK_CKB_BIN. Without it these tests print that they were skipped.
+//! from FIBER_LINK_CKB_BIN. Without it these tests print that they were skipped (and
+//! `scripts/test.sh` leaves them out by their `dev_chain_` prefix and counts them as skipped).
 
 mod common;
 
@@ -239,7 +245,16 @@ impl WorkerProcess {
         let f = std::fs::File::create(&log).unwrap();
         // a short claim: a restarted worker picks the killed one's withdrawal up within seconds
         let config = chain.dir.join("worker.toml");
-        std::fs::write(&config, "[withdrawals]\nlease_secs = 3\n").unwrap();
+        // (the claim must outlast three RPC timeouts, so the timeouts are short too)
+        std::fs::write(
+            &config,
+            format!(
+                "[hub]\nurl = \"{}\"\ntimeout_ms = 1000\n[withdrawals]\nlease_secs = 3\n\
+                 [withdrawals.onchain]\nckb_rpc_url = \"{}\"\ntimeout_ms = 1000\n",
+                s.hub_url, chain.url
+            ),
+        )
+        .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fiber-link"));
         cmd.arg("worker")
             .arg("--config")
@@ -327,7 +342,7 @@ fn fresh_address() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn onchain_payouts_on_a_dev_chain() {
+async fn dev_chain_onchain_payouts() {
     let Some(bin) = ckb_bin() else {
         eprintln!("\n!!! SKIPPED: on-chain withdrawal tests need the ckb node: run scripts/ckb-node.sh (or set FIBER_LINK_CKB_BIN) !!!\n");
         return;
@@ -349,6 +364,7 @@ async fn onchain_payouts_on_a_dev_chain() {
                 1000,
                 1000,
                 &Default::default(),
+                0,
             )
             .await
             .unwrap();
@@ -567,4 +583,246 @@ async fn onchain_payouts_on_a_dev_chain() {
         }
     }
     assert!(logs >= 4, "{logs} worker logs");
+}
+
+impl DevChain {
+    /// Funds `to` from the genesis cells with one cell of `ckb` CKB, buried `CONFIRMATIONS` deep.
+    async fn fund(&self, client: &ChainClient, to: &str, ckb: u64) {
+        let genesis = HotWallet::from_hex(GENESIS_KEY, false).unwrap();
+        let tx = genesis
+            .build_payout(client, to, ckb * CKB, 1000, 1000, &Default::default(), 0)
+            .await
+            .unwrap();
+        client.send(&tx.tx).await.unwrap();
+        self.commit(&tx.hash).await;
+        for _ in 0..CONFIRMATIONS {
+            self.mine().await;
+        }
+    }
+
+    /// Rolls the chain back to block `n` (the IntegrationTest module's `truncate`: the blocks
+    /// after it and the transaction pool are gone, as after a reorganisation that drops them)
+    /// and waits for the indexer to follow.
+    async fn truncate_to(&self, n: u64) {
+        let hash = self
+            .rpc("get_block_hash", json!([format!("{n:#x}")]))
+            .await
+            .unwrap();
+        self.rpc("truncate", json!([hash])).await.unwrap();
+        let start = Instant::now();
+        loop {
+            let it = self.rpc("get_indexer_tip", json!([])).await.unwrap();
+            let at = it["block_number"]
+                .as_str()
+                .map(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap());
+            if at == Some(n) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the indexer did not roll back to {n}: {it}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The stored transaction of a withdrawal, its hash and how many were built for it.
+async fn stored_tx(s: &Stack, id: &str) -> (ckb_jsonrpc_types::Transaction, String, i32) {
+    let row: (String, String, i32) = sqlx::query_as(
+        "SELECT signed_tx::text, tx_hash, tx_builds FROM withdrawals WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .fetch_one(s.store.pool())
+    .await
+    .unwrap();
+    (serde_json::from_str(&row.0).unwrap(), row.1, row.2)
+}
+
+/// Starts a worker paused right after it persisted the payout's transaction, waits for that,
+/// and kills it: the withdrawal is left in SUBMITTING with a transaction nobody sent.
+async fn persist_only(s: &Stack, chain: &DevChain, key: &str, c: &SignedClient, id: &str) {
+    let worker = WorkerProcess::start(s, chain, key, Some("after_persist"));
+    wait_for(
+        c,
+        id,
+        |w| w["state"] == "SUBMITTING" && w["tx_hash"].is_string(),
+        "intent persisted",
+    )
+    .await;
+    let start = Instant::now();
+    while !worker.log_has("pause point reached") {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.kill();
+}
+
+/// Watches a withdrawal for `secs` seconds: it must keep its one stored transaction.
+async fn keeps_its_transaction(s: &Stack, c: &SignedClient, id: &str, hash: &str, secs: u64) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        let w = withdrawal(c, id).await;
+        assert_eq!(w["state"], "SUBMITTING", "{w}");
+        let (_, h, builds) = stored_tx(s, id).await;
+        assert_eq!(
+            (h.as_str(), builds),
+            (hash, 1),
+            "no new transaction may be built"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_chain_a_payout_is_rebuilt_only_when_an_input_is_proven_spent_deep() {
+    let Some(bin) = ckb_bin() else {
+        eprintln!("\n!!! SKIPPED: on-chain withdrawal tests need the ckb node: run scripts/ckb-node.sh (or set FIBER_LINK_CKB_BIN) !!!\n");
+        return;
+    };
+    let chain = DevChain::start(&bin).await;
+    let client = ChainClient::new(&chain.url, Duration::from_secs(10)).unwrap();
+    chain.mine().await;
+    let key = hex::encode(rand::random::<[u8; 32]>());
+    let wallet = HotWallet::from_hex(&key, false).unwrap();
+    // one cell: every payout spends the change of the one before
+    chain.fund(&client, &wallet.address(), 1000).await;
+
+    let mut withdrawals = test_withdrawals();
+    withdrawals.onchain = Some(OnchainConfig {
+        fee_rate: 1000,
+        max_tx_bytes: 1000,
+        confirmations: CONFIRMATIONS,
+    });
+    let s = Stack::start_with(StackOptions {
+        withdrawals,
+        ..Default::default()
+    })
+    .await;
+    s.start_worker().await;
+    let c = s.client();
+    s.fund(&c, "bob", "CKB", "1000", 1).await;
+
+    // 1. P1 is paid and completes; its change C1 is the wallet's only cell
+    let to1 = fresh_address();
+    let p1 = request(&c, &to1, "100", "r1").await;
+    let worker = WorkerProcess::start(&s, &chain, &key, None);
+    let w = wait_for(&c, &p1, |w| w["state"] == "SUBMITTED", "SUBMITTED").await;
+    let t1 = w["tx_hash"].as_str().unwrap().to_string();
+    let b1 = chain.commit(&t1).await;
+    for _ in 0..CONFIRMATIONS {
+        chain.mine().await;
+    }
+    wait_for(&c, &p1, |w| w["state"] == "COMPLETED", "COMPLETED").await;
+    worker.kill();
+    let (t1_tx, _, _) = stored_tx(&s, &p1).await;
+
+    // 2. P2's transaction T2 spends C1; persisted, not sent
+    let to2 = fresh_address();
+    let p2 = request(&c, &to2, "100", "r2").await;
+    persist_only(&s, &chain, &key, &c, &p2).await;
+    let (t2_tx, t2, _) = stored_tx(&s, &p2).await;
+    assert_eq!(
+        format!("{:#x}", t2_tx.inputs[0].previous_output.tx_hash),
+        t1,
+        "T2 spends P1's change"
+    );
+
+    // 3. The node loses the block that made C1 (a rollback past it; a lagging or resyncing
+    //    node looks the same): C1 is "not live", yet nothing spent it. T2 must not be replaced:
+    //    when the block comes back, T2 can commit.
+    chain.truncate_to(b1 - 1).await;
+    assert_eq!(chain.tx_status(&t1).await.0, "unknown");
+    let worker = WorkerProcess::start(&s, &chain, &key, None);
+    keeps_its_transaction(&s, &c, &p2, &t2, 6).await;
+    // the block's transaction comes back (rebroadcast, as any node may do): C1 exists again
+    client.send(&t1_tx).await.unwrap();
+    chain.commit(&t1).await;
+    let w = wait_for(&c, &p2, |w| w["state"] == "SUBMITTED", "T2 sent again").await;
+    assert_eq!(w["tx_hash"], t2.as_str());
+    chain.commit(&t2).await;
+    for _ in 0..CONFIRMATIONS {
+        chain.mine().await;
+    }
+    let w = wait_for(&c, &p2, |w| w["state"] == "COMPLETED", "COMPLETED").await;
+    assert_eq!(
+        w["tx_hash"],
+        t2.as_str(),
+        "the one transaction built for P2"
+    );
+    assert_eq!(chain.cells_of(&to2).await, [100 * CKB - 1000], "paid once");
+    worker.kill();
+
+    // 4. P3's transaction T3 is persisted, not sent; then its input is spent by another
+    //    transaction (the operator's, with the wallet key). Until that one is CONFIRMATIONS
+    //    deep a reorganisation could undo it: T3 is neither replaced nor failed.
+    chain.fund(&client, &wallet.address(), 500).await;
+    let to3 = fresh_address();
+    let p3 = request(&c, &to3, "50", "r3").await;
+    persist_only(&s, &chain, &key, &c, &p3).await;
+    let (t3_tx, t3, _) = stored_tx(&s, &p3).await;
+    let x = fiber_link_chain::out_point_key(&t3_tx.inputs[0].previous_output.clone().into());
+    let others: std::collections::HashSet<String> = client
+        .plain_cells(wallet.lock(), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|cell| fiber_link_chain::out_point_key(&cell.out_point))
+        .filter(|k| *k != x)
+        .collect();
+    let spend = wallet
+        .build_payout(&client, &fresh_address(), 100 * CKB, 1000, 1000, &others, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        spend.inputs,
+        std::slice::from_ref(&x),
+        "the operator spends T3's input"
+    );
+    client.send(&spend.tx).await.unwrap();
+    chain.commit(&spend.hash).await;
+    let worker = WorkerProcess::start(&s, &chain, &key, None);
+    keeps_its_transaction(&s, &c, &p3, &t3, 4).await;
+    let fail = Command::new(env!("CARGO_BIN_EXE_fiber-link"))
+        .args(["withdrawal", "fail", &p3, "--reason", "looks stuck"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &s.db_url)
+        .env("FIBER_LINK_HUB_URL", &s.hub_url)
+        .env("FIBER_LINK_MASTER_KEY", s.master.to_hex())
+        .env("FIBER_LINK_CKB_RPC_URL", &chain.url)
+        .env("FIBER_LINK_CONFIRMATIONS", CONFIRMATIONS.to_string())
+        .env("FIBER_LINK_HOT_WALLET_KEY", &key)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&fail.stdout),
+        String::from_utf8_lossy(&fail.stderr)
+    );
+    assert!(
+        !fail.status.success() && said.contains("not yet 3 blocks deep"),
+        "the operator may not fail it either: {said}"
+    );
+    // buried deep enough: now T3 can never commit, and P3 is paid by a new transaction
+    for _ in 1..CONFIRMATIONS {
+        chain.mine().await;
+    }
+    let w = wait_for(
+        &c,
+        &p3,
+        |w| w["state"] == "SUBMITTED" && w["tx_hash"] != t3.as_str(),
+        "rebuilt",
+    )
+    .await;
+    let t3b = w["tx_hash"].as_str().unwrap().to_string();
+    assert_eq!(stored_tx(&s, &p3).await.2, 2, "built twice");
+    chain.commit(&t3b).await;
+    for _ in 0..CONFIRMATIONS {
+        chain.mine().await;
+    }
+    wait_for(&c, &p3, |w| w["state"] == "COMPLETED", "COMPLETED").await;
+    assert_eq!(chain.cells_of(&to3).await, [50 * CKB - 1000], "paid once");
+    assert_eq!(chain.tx_status(&t3).await.0, "unknown");
+    worker.kill();
 }

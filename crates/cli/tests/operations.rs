@@ -270,12 +270,82 @@ async fn reconcile_finds_an_unbalanced_transaction() {
 async fn reconcile_finds_a_balance_row_that_differs_from_its_entries() {
     let b = books().await;
     let acc = b.author_account().await;
-    b.sql(&format!(
+    // the database refuses the edit from a client …
+    let refused = sqlx::raw_sql(&format!(
         "UPDATE accounts SET balance = balance - 1 WHERE id = {acc}"
+    ))
+    .execute(b.s.store.pool())
+    .await
+    .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("balance changes only through ledger entries"),
+        "{refused}"
+    );
+    // … so only a superuser with the triggers off can corrupt it; reconcile still finds it
+    b.sql(&format!(
+        "BEGIN; SET LOCAL session_replication_role = replica;
+         UPDATE accounts SET balance = balance - 1 WHERE id = {acc}; COMMIT;"
     ))
     .await;
     let k = b.expect("balance_mismatch").await;
     assert_eq!(k, ["balance_mismatch"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_database_refuses_a_transaction_that_crosses_apps() {
+    let b = books().await;
+    let author = b.author_account().await;
+    let other = "app_00000000000000000000b0b0";
+    b.sql(&format!(
+        "INSERT INTO apps (id, name) VALUES ('{other}', 'Other forum');
+         INSERT INTO users (app_id, external_id) VALUES ('{other}', 'mallory');
+         INSERT INTO accounts (app_id, kind, user_id, asset)
+              SELECT '{other}', 'author', id, 'CKB' FROM users WHERE external_id = 'mallory';"
+    ))
+    .await;
+    // balanced per asset, each entry on an account of its own app: only the app boundary is wrong
+    let moved = sqlx::raw_sql(&format!(
+        "BEGIN;
+         INSERT INTO ledger_transactions (app_id, kind, idempotency_key)
+              VALUES ('{app}', 'tip_settle', 'cross-app');
+         INSERT INTO ledger_entries (transaction_id, account_id, app_id, asset, amount)
+              SELECT currval('ledger_transactions_id_seq'), {author}, '{app}', 'CKB', -1;
+         INSERT INTO ledger_entries (transaction_id, account_id, app_id, asset, amount)
+              SELECT currval('ledger_transactions_id_seq'), a.id, '{other}', 'CKB', 1
+                FROM accounts a WHERE a.app_id = '{other}';
+         COMMIT;",
+        app = b.s.app_id
+    ))
+    .execute(b.s.store.pool())
+    .await
+    .unwrap_err();
+    assert!(
+        moved
+            .to_string()
+            .contains("in a transaction of another app"),
+        "{moved}"
+    );
+    let mallory: String = sqlx::query_scalar(&format!(
+        "SELECT balance::text FROM accounts WHERE app_id = '{other}'"
+    ))
+    .fetch_one(b.s.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(mallory, "0", "nothing moved");
+    // an account cannot be born with a balance, nor change hands
+    for bad in [
+        format!("INSERT INTO accounts (app_id, kind, user_id, asset, balance) SELECT '{other}', 'author', id, 'RUSD', 5 FROM users WHERE external_id = 'mallory'"),
+        format!("UPDATE accounts SET app_id = '{other}' WHERE id = {author}"),
+    ] {
+        assert!(
+            sqlx::raw_sql(&bad).execute(b.s.store.pool()).await.is_err(),
+            "{bad}"
+        );
+    }
+    let (code, report) = b.ops.reconcile(&[]).await;
+    assert_eq!(code, 0, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -353,7 +423,8 @@ async fn reconcile_finds_a_completed_withdrawal_the_hub_does_not_confirm() {
     let inv =
         b.s.sim(
             "sim_external_invoice",
-            json!({"amount": "100000000", "outcome": "fail"}),
+            // failed payments are retried until the invoice expires: a short one
+            json!({"amount": "100000000", "outcome": "fail", "expiry_secs": 2}),
         )
         .await;
     let w =
@@ -599,7 +670,7 @@ async fn reconcile_is_clean_after_a_busy_randomized_run() {
         let inv = s
             .sim(
                 "sim_external_invoice",
-                json!({"amount": "100000000", "outcome": outcome}),
+                json!({"amount": "100000000", "outcome": outcome, "expiry_secs": 3}),
             )
             .await;
         let w = c
@@ -792,10 +863,13 @@ async fn pausing_tips_and_withdrawals_takes_effect_on_the_running_api() {
 
     // resume refuses while reconciliation finds something
     ops.run(&["app", "pause", &s.app_id]).await;
-    sqlx::query("UPDATE accounts SET balance = balance + 1 WHERE kind = 'author'")
-        .execute(s.store.pool())
-        .await
-        .unwrap();
+    sqlx::raw_sql(
+        "BEGIN; SET LOCAL session_replication_role = replica;
+         UPDATE accounts SET balance = balance + 1 WHERE kind = 'author'; COMMIT;",
+    )
+    .execute(s.store.pool())
+    .await
+    .unwrap();
     let (code, out, err) = ops.run(&["app", "resume", &s.app_id]).await;
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("not resumed"), "{err}");
@@ -966,13 +1040,14 @@ async fn metrics_health_and_logs_of_the_real_processes() {
     })
     .await;
     let ops = Ops::new(&s);
-    let (api_port, worker_port) = (free_port(), free_port());
+    let (api_port, ops_port, worker_port) = (free_port(), free_port(), free_port());
     let logs = ops.dir.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let spawn = |what: &str| {
         let mut c = ops.command(&["--log-format", "json", what]);
         c.env("FIBER_LINK_HUB_TOKEN", token)
             .env("FIBER_LINK_LISTEN", format!("127.0.0.1:{api_port}"))
+            .env("FIBER_LINK_OPS_LISTEN", format!("127.0.0.1:{ops_port}"))
             .env(
                 "FIBER_LINK_PUBLIC_URL",
                 format!("http://127.0.0.1:{api_port}"),
@@ -993,11 +1068,17 @@ async fn metrics_health_and_logs_of_the_real_processes() {
     let mut worker = spawn("worker");
     let api = format!("http://127.0.0.1:{api_port}");
     let wrk = format!("http://127.0.0.1:{worker_port}");
-    wait_ready(&api).await;
+    let ops_url = format!("http://127.0.0.1:{ops_port}");
+    wait_ready(&ops_url).await;
     wait_ready(&wrk).await;
-    for base in [&api, &wrk] {
+    for base in [&api, &ops_url, &wrk] {
         let (code, body) = get(&format!("{base}/healthz/live")).await;
         assert_eq!((code, body.contains("live")), (200, true));
+    }
+    // the public listener serves neither the metrics nor the readiness check (each costs the
+    // service database reads or a hub call): only the operator's port does
+    for path in ["/metrics", "/healthz/ready"] {
+        assert_eq!(get(&format!("{api}{path}")).await.0, 404, "{path}");
     }
 
     let c = SignedClient::new(&api, &s.app_id, &s.secret);
@@ -1009,12 +1090,12 @@ async fn metrics_health_and_logs_of_the_real_processes() {
         "fiber_link_tips_settled_total{{app=\"{}\",asset=\"CKB\"}}",
         s.app_id
     );
-    let before = parse_exposition(&get(&format!("{api}/metrics")).await.1);
+    let before = parse_exposition(&get(&format!("{ops_url}/metrics")).await.1);
     assert_eq!(sample(&before, &created), 0.0);
 
     let t = c.result("tip.create", tip_params("3")).await.unwrap();
     let tip_id = t["tip_id"].as_str().unwrap().to_string();
-    let m = parse_exposition(&get(&format!("{api}/metrics")).await.1);
+    let m = parse_exposition(&get(&format!("{ops_url}/metrics")).await.1);
     assert_eq!(sample(&m, &created), 1.0);
     assert_eq!(sample(&m, "fiber_link_open_invoices"), 1.0);
     assert!(
@@ -1076,7 +1157,7 @@ async fn metrics_health_and_logs_of_the_real_processes() {
         bad.call("health.ping", json!({})).await.unwrap().reason(),
         Some("bad_signature")
     );
-    let m = parse_exposition(&get(&format!("{api}/metrics")).await.1);
+    let m = parse_exposition(&get(&format!("{ops_url}/metrics")).await.1);
     assert_eq!(
         sample(
             &m,
@@ -1085,10 +1166,42 @@ async fn metrics_health_and_logs_of_the_real_processes() {
         1.0
     );
 
-    // readiness follows the hub
-    s.sim("sim_set_faults", json!({"down": true})).await;
+    // an app id that names no app is refused like a bad signature, and counted apart
+    let stranger = SignedClient::new(&api, "app_0000000000000000000000aa", "fls_whatever");
+    assert_eq!(
+        stranger
+            .call("health.ping", json!({}))
+            .await
+            .unwrap()
+            .reason(),
+        Some("bad_signature")
+    );
+    let m = parse_exposition(&get(&format!("{ops_url}/metrics")).await.1);
+    assert_eq!(
+        sample(
+            &m,
+            "fiber_link_auth_rejections_total{reason=\"unknown_app\"}"
+        ),
+        1.0
+    );
+
+    // readiness follows the hub, and the permissions each process needs
+    s.sim("sim_set_permissions", json!({"deny": ["send_payment"]}))
+        .await;
     let (code, body) = get(&format!("{wrk}/healthz/ready")).await;
     assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("send_payment refused: the token lacks write(\\\"payments\\\")"),
+        "{body}"
+    );
+    let (code, body) = get(&format!("{ops_url}/healthz/ready")).await;
+    assert_eq!(code, 200, "the API does not send payments: {body}");
+    s.sim("sim_set_permissions", json!({})).await;
+    s.sim("sim_set_faults", json!({"down": true})).await;
+    for base in [&wrk, &ops_url] {
+        let (code, body) = get(&format!("{base}/healthz/ready")).await;
+        assert_eq!(code, 503, "{body}");
+    }
     s.sim("sim_set_faults", json!({})).await;
 
     for p in [&serve, &worker] {
@@ -1194,6 +1307,37 @@ async fn config_check_and_the_cron_summary() {
         out.contains("FAIL  hub:") && out.contains("Unauthorized"),
         "{out}"
     );
+    // every permission the processes need is probed by a harmless call, each reported
+    let (_, out) = run(&[], &["config", "check"]).await;
+    for want in [
+        "ok    hub permission write(\"payments\"): send_payment allowed",
+        "ok    hub permission read(\"channels\"): list_channels allowed",
+        "ok    hub permission write(\"invoices\"): cancel_invoice allowed",
+    ] {
+        assert!(out.contains(want), "{want} missing:\n{out}");
+    }
+    // a token that lacks one permission: config check and ops summary say which, and the
+    // probes changed nothing at the hub
+    let payments_before = s.sim("sim_stats", json!({})).await["payments"].clone();
+    s.sim("sim_set_permissions", json!({"deny": ["send_payment"]}))
+        .await;
+    let (code, out) = run(&[], &["config", "check"]).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("FAIL  hub permission write(\"payments\"): send_payment refused: the token lacks write(\"payments\") (needed by worker)"),
+        "{out}"
+    );
+    let (code, out) = run(&[], &["ops", "summary"]).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("the hub refuses send_payment: the token lacks write(\"payments\")"),
+        "{out}"
+    );
+    s.sim("sim_set_permissions", json!({})).await;
+    assert_eq!(
+        s.sim("sim_stats", json!({})).await["payments"],
+        payments_before
+    );
 
     let c = s.client();
     s.fund(&c, "bob", "CKB", "5", 1).await;
@@ -1207,10 +1351,13 @@ async fn config_check_and_the_cron_summary() {
     assert_eq!(v["reconcile"]["clean"], true);
 
     // a corrupted balance and a pause show up; exit 2 for cron
-    sqlx::query("UPDATE accounts SET balance = balance - 1 WHERE kind = 'author'")
-        .execute(s.store.pool())
-        .await
-        .unwrap();
+    sqlx::raw_sql(
+        "BEGIN; SET LOCAL session_replication_role = replica;
+         UPDATE accounts SET balance = balance - 1 WHERE kind = 'author'; COMMIT;",
+    )
+    .execute(s.store.pool())
+    .await
+    .unwrap();
     run(&[], &["app", "pause", &s.app_id, "--tips"]).await;
     let (code, out) = run(&[], &["ops", "summary"]).await;
     assert_eq!(code, 2, "{out}");

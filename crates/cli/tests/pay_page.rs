@@ -122,3 +122,68 @@ async fn the_event_stream_pushes_each_state_as_the_worker_sees_it() {
         .collect();
     assert_eq!(states, ["UNPAID", "PENDING", "SETTLED"], "{seen}");
 }
+
+/// Opens the pay page's event stream from `from` (a loopback address of this machine).
+async fn open_stream(url: &str, from: [u8; 4]) -> reqwest::Response {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_stream_ends_at_expiry_and_a_final_tip_gets_none() {
+    let s = Stack::start_expiring().await;
+    s.start_worker().await;
+    let c = s.client();
+    let t = c.result("tip.create", tip_params("1")).await.unwrap();
+    let url = format!("{}/events", t["pay_url"].as_str().unwrap());
+    let mut resp = open_stream(&url, [127, 0, 0, 1]).await;
+    assert_eq!(resp.status(), 200);
+    let mut seen = String::new();
+    // the stream ends by itself once the tip is EXPIRED (a final state), not only SETTLED
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream of an expired tip went on: {seen}"
+    );
+    assert!(seen.contains(r#""state":"EXPIRED""#), "{seen}");
+    // a browser reconnecting to a final tip is told, with 204, not to come back
+    let again = open_stream(&url, [127, 0, 0, 1]).await;
+    assert_eq!(again.status(), 204);
+}
+
+#[tokio::test]
+async fn event_streams_are_capped_per_client_and_in_all() {
+    let s = Stack::start_with(StackOptions {
+        pay_streams: (2, 3),
+        ..Default::default()
+    })
+    .await;
+    let c = s.client();
+    let t = c.result("tip.create", tip_params("1")).await.unwrap();
+    let url = format!("{}/events", t["pay_url"].as_str().unwrap());
+    let a1 = open_stream(&url, [127, 0, 0, 1]).await;
+    let a2 = open_stream(&url, [127, 0, 0, 1]).await;
+    let a3 = open_stream(&url, [127, 0, 0, 1]).await;
+    assert_eq!((a1.status().as_u16(), a2.status().as_u16()), (200, 200));
+    assert_eq!(a3.status(), 429, "a third stream from one client");
+    assert_eq!(a3.headers()["retry-after"], "30");
+    let b1 = open_stream(&url, [127, 0, 0, 2]).await;
+    assert_eq!(b1.status(), 200, "another client still gets one");
+    let b2 = open_stream(&url, [127, 0, 0, 3]).await;
+    assert_eq!(b2.status(), 429, "over the total");
+    // the page itself is not limited
+    let (status, _) = get(t["pay_url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    drop((a1, a2, b1));
+}

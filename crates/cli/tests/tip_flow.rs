@@ -311,12 +311,17 @@ async fn malformed_requests_and_bad_auth_are_refused() {
     ));
     let mut h = signed(now, &fresh_nonce(), &good);
     h[0].1 = "app_000000000000000000000000".into();
-    cases.push(("unknown app", h, good.clone(), "unknown_app"));
+    // an app id that names no app is answered exactly like a wrong signature: a caller learns
+    // nothing about which apps exist
+    cases.push(("unknown app", h, good.clone(), "bad_signature"));
+    let mut errors = std::collections::HashMap::new();
     for (what, h, body, reason) in cases {
         let a = c.post_raw("/rpc", &h, body).await.unwrap();
         assert_eq!(a.status, 401, "{what}: {:?}", a.body);
         assert_eq!(a.reason(), Some(reason), "{what}: {:?}", a.body);
+        errors.insert(what, a.body["error"].clone());
     }
+    assert_eq!(errors["unknown app"], errors["wrong signature"]);
 
     // a replayed request
     let h = signed(now, &fresh_nonce(), &good);
@@ -485,7 +490,18 @@ async fn the_hub_token_is_sent_as_a_bearer_header() {
         .call("tip.create", tip_params("1"))
         .await
         .unwrap();
-    assert_eq!(a.reason(), Some("hub_unavailable"), "{:?}", a.body);
+    // the hub answered and refused: the caller is told so, with the method, not "did not answer"
+    assert_eq!(a.reason(), Some("hub_refused"), "{:?}", a.body);
+    assert_eq!(a.code(), Some(-32005));
+    let msg = a.body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("new_invoice") && msg.contains("refused"),
+        "{msg}"
+    );
     let e = wrong.hub.node_info().await.unwrap_err();
-    assert!(matches!(e, fiber_link_fnn::HubError::Unauthorized), "{e}");
+    assert!(
+        matches!(&e, fiber_link_fnn::HubError::Unauthorized(m) if m == "node_info"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("node_info"), "{e}");
 }

@@ -12,7 +12,17 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 async fn external_invoice(s: &Stack, amount: Option<u128>, outcome: &str) -> (String, String) {
-    let mut p = json!({"outcome": outcome});
+    expiring_invoice(s, amount, outcome, 3600).await
+}
+
+/// An invoice of another node that expires after `secs`, paid with `outcome`.
+async fn expiring_invoice(
+    s: &Stack,
+    amount: Option<u128>,
+    outcome: &str,
+    secs: u64,
+) -> (String, String) {
+    let mut p = json!({"outcome": outcome, "expiry_secs": secs});
     if let Some(a) = amount {
         p["amount"] = json!(a.to_string());
     }
@@ -177,17 +187,61 @@ async fn a_fiber_payout_completes_with_the_quoted_figures_and_is_sent_once() {
     );
 }
 
+/// How many `send_payment` calls the simulated hub has answered.
+async fn sends(s: &Stack) -> u64 {
+    s.sim("sim_stats", json!({})).await["calls"]["send_payment"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// FNN's `Failed` is not final: a later `send_payment` for the same hash is accepted. A failed
+/// payment is sent again while its invoice can be paid, and the funds go back only once the
+/// invoice expired (by the configured margin, 0.5 s in these tests) — the rule the operator's
+/// `withdrawal fail` follows too.
 #[tokio::test]
-async fn a_failed_payment_releases_the_funds() {
+async fn a_failed_payment_is_retried_until_its_invoice_expires_then_released() {
     let s = Stack::start().await;
     s.start_worker().await;
     s.start_payouts().await;
     let c = s.client();
     s.fund(&c, "bob", "CKB", "100", 1).await;
-    let (invoice, _) = external_invoice(&s, Some(10 * 100_000_000), "fail").await;
+    let (invoice, hash) = expiring_invoice(&s, Some(10 * 100_000_000), "fail", 4).await;
+    let before = sends(&s).await;
     let id = request(&c, "bob", "10.05", &invoice, "f1").await;
+    // failed at the hub, yet reserved while the invoice can still be paid
+    let start = std::time::Instant::now();
+    while sends(&s).await < before + 2 {
+        assert!(start.elapsed() < Duration::from_secs(4), "not sent again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let w = c
+        .result("withdrawal.get", json!({"withdrawal_id": id}))
+        .await
+        .unwrap();
+    assert_ne!(w["state"], "FAILED", "released while payable: {w}");
+    assert_eq!(balance(&c, "bob").await["reserved"], "10.05");
+    // the operator's fail follows the same rule
+    let row = s
+        .store
+        .withdrawal_any_app(uuid::Uuid::parse_str(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = s
+        .payouts()
+        .await
+        .operator_fail(&row, "gave up")
+        .await
+        .unwrap();
+    // (refused either because the invoice has not expired or because a resend is in flight)
+    assert!(
+        matches!(&refused, fiber_link_worker::payouts::FailOutcome::Refused(m)
+            if m.contains("has not expired") || m.contains("it is not failed")),
+        "{refused:?}"
+    );
     let failed = wait_withdrawal(&c, &id, "FAILED").await;
     assert_eq!(failed["failure"]["reason"], "payment_failed");
+    assert_eq!(failed["payment_hash"], hash.as_str());
     let b = balance(&c, "bob").await;
     assert_eq!(b["available"], "100");
     assert_eq!(b["reserved"], "0");
@@ -200,20 +254,107 @@ async fn a_failed_payment_releases_the_funds() {
     assert_eq!(kinds, ["withdrawal_reserve", "withdrawal_release"]);
     books_balance(&s).await;
 
-    // an invoice the hub refuses to pay (its own: a tip invoice pasted as a destination) is
-    // refused at send; nothing was paid, so the funds are released
+    // the hub's own invoice (a tip invoice pasted as a destination) can never be paid by the
+    // hub: refused already by the quote and the request, before anything is reserved
     let own = c.result("tip.create", tip_params("5")).await.unwrap();
-    let w = c
+    let dest = to_invoice(own["invoice"].as_str().unwrap());
+    let q = c
         .result(
-            "withdrawal.request",
-            json!({"user_id": "bob", "asset": "CKB", "amount": "5.025",
-                   "destination": to_invoice(own["invoice"].as_str().unwrap()), "idempotency_key": "f2"}),
+            "withdrawal.quote",
+            json!({"user_id": "bob", "asset": "CKB", "amount": "5.025", "destination": dest}),
         )
         .await
         .unwrap();
-    let id = w["withdrawal_id"].as_str().unwrap().to_string();
+    assert_eq!(q["destination_valid"], false);
+    assert_eq!(q["destination_error"]["reason"], "invoice_of_hub");
+    let (code, reason) = refusal(
+        &c,
+        "withdrawal.request",
+        json!({"user_id": "bob", "asset": "CKB", "amount": "5.025",
+               "destination": dest, "idempotency_key": "f2"}),
+    )
+    .await;
+    assert_eq!((code, reason.as_str()), (-32602, "invoice_of_hub"));
+    assert_eq!(balance(&c, "bob").await["available"], "100");
+    books_balance(&s).await;
+}
+
+/// As a real FNN v0.8.0 hub does (tests/fixtures/fnn/send-payment-failures-v0.8.0.json): a payee
+/// the hub has no route to makes `send_payment` answer "Failed to build route" and store a
+/// `Failed` session. The withdrawal keeps its funds reserved and is tried again; when a route
+/// appears it is paid, once.
+#[tokio::test]
+async fn no_route_is_tried_again_and_paid_once_when_a_route_appears() {
+    let s = Stack::start().await;
+    s.start_worker().await;
+    s.start_payouts().await;
+    let c = s.client();
+    s.fund(&c, "bob", "CKB", "100", 1).await;
+    let (invoice, hash) = external_invoice(&s, Some(10 * 100_000_000), "noroute").await;
+    let before = sends(&s).await;
+    let id = request(&c, "bob", "10.05", &invoice, "n1").await;
+    let start = std::time::Instant::now();
+    while sends(&s).await < before + 3 {
+        assert!(start.elapsed() < Duration::from_secs(10), "not tried again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let p = s
+        .hub
+        .get_payment(fiber_link_fnn::hash256(&hash).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        p.status,
+        fiber_link_fnn::PaymentStatus::Failed,
+        "FNN keeps a Failed session"
+    );
+    let w = c
+        .result("withdrawal.get", json!({"withdrawal_id": id}))
+        .await
+        .unwrap();
+    assert_eq!(w["state"], "SUBMITTING", "{w}");
+    assert_eq!(balance(&c, "bob").await["reserved"], "10.05");
+    s.sim(
+        "sim_set_payment_outcome",
+        json!({"payment_hash": hash, "outcome": "success"}),
+    )
+    .await;
+    wait_withdrawal(&c, &id, "COMPLETED").await;
+    let paid = s.sim("sim_stats", json!({})).await;
+    assert_eq!(paid["payments"], 1, "one payment session for the hash");
+    let b = balance(&c, "bob").await;
+    // 10 CKB paid, 0.01 of route fee: the unused part of the 0.05 fee cap goes back
+    assert_eq!(
+        (b["reserved"].as_str(), b["available"].as_str()),
+        (Some("0"), Some("89.99"))
+    );
+    books_balance(&s).await;
+}
+
+/// No route until the invoice expires: released with `payment_refused`, never paid.
+#[tokio::test]
+async fn no_route_until_expiry_releases_the_funds_as_refused() {
+    let s = Stack::start().await;
+    s.start_worker().await;
+    s.start_payouts().await;
+    let c = s.client();
+    s.fund(&c, "bob", "CKB", "100", 1).await;
+    let (invoice, hash) = expiring_invoice(&s, Some(10 * 100_000_000), "noroute", 3).await;
+    let id = request(&c, "bob", "10.05", &invoice, "n2").await;
     let failed = wait_withdrawal(&c, &id, "FAILED").await;
+    // the last answer: the hub refuses the expired invoice for good
     assert_eq!(failed["failure"]["reason"], "payment_refused");
+    let why = failed["failure"]["message"].as_str().unwrap();
+    assert!(
+        why.contains("Failed to build route") || why.contains("invoice is expired"),
+        "{failed}"
+    );
+    let p = s
+        .hub
+        .get_payment(fiber_link_fnn::hash256(&hash).unwrap())
+        .await
+        .unwrap();
+    assert_ne!(p.status, fiber_link_fnn::PaymentStatus::Success);
     assert_eq!(balance(&c, "bob").await["available"], "100");
     books_balance(&s).await;
 }
@@ -263,7 +404,7 @@ async fn a_hanging_payment_stays_reserved_until_the_hub_decides() {
     s.start_payouts().await;
     let c = s.client();
     s.fund(&c, "bob", "CKB", "100", 1).await;
-    let (invoice, hash) = external_invoice(&s, Some(10 * 100_000_000), "hang").await;
+    let (invoice, hash) = expiring_invoice(&s, Some(10 * 100_000_000), "hang", 4).await;
     let id = request(&c, "bob", "10.05", &invoice, "h1").await;
     wait_withdrawal(&c, &id, "SUBMITTED").await;
     tokio::time::sleep(Duration::from_millis(500)).await;

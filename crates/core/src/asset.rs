@@ -102,7 +102,18 @@ impl Assets {
                         a.symbol
                     ))
                 }
+                None if a.decimals != 8 => {
+                    return Err(format!(
+                    "asset CKB has {} decimals; native CKB has exactly 8 (1 CKB = 10^8 shannons)",
+                    a.decimals
+                ))
+                }
                 None => {}
+            }
+            if a.symbol == "CKB" && a.udt_type_script.is_some() {
+                return Err(
+                    "asset CKB is native and has no udt_type_script; name the UDT otherwise".into(),
+                );
             }
             for b in &list[..i] {
                 if b.symbol == a.symbol {
@@ -162,5 +173,12 @@ mod tests {
         let mut native = Asset::ckb(Amount::from_base_units(1));
         native.symbol = "FOO".into();
         assert!(Assets::new(vec![native]).is_err());
+        // CKB is native with exactly 8 decimals: any other figure would misstate every amount
+        let mut ckb6 = Asset::ckb(Amount::from_base_units(1));
+        ckb6.decimals = 6;
+        assert!(Assets::new(vec![ckb6]).unwrap_err().contains("exactly 8"));
+        let mut ckb_udt = udt("CKB");
+        ckb_udt.decimals = 8;
+        assert!(Assets::new(vec![ckb_udt]).unwrap_err().contains("native"));
     }
 }

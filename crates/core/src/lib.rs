@@ -16,4 +16,7 @@ pub use asset::{Asset, Assets, Script};
 pub use error::{ApiError, ErrorCode};
 pub use money::{format_decimal, parse_decimal, Amount, AmountError};
 pub use tip::{decide, invoice_expiry_secs, Decision, InvoiceStatus, Schedule, TipClock, TipState};
-pub use withdrawal::{FeeMode, OnchainConfig, Policy, Rail, WithdrawalConfig, WithdrawalState};
+pub use withdrawal::{
+    FeeMode, FiberPayoutStep, HubPayment, OnchainConfig, Policy, Rail, WithdrawalConfig,
+    WithdrawalState,
+};

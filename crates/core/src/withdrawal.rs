@@ -111,6 +111,57 @@ impl Rail {
     }
 }
 
+/// What the hub says of a Fiber payout's payment (`get_payment`, or that it has none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HubPayment {
+    /// No payment session for the payment hash: nothing was ever sent, or the hub lost it.
+    NotFound,
+    /// `Created` or `Inflight`: the payment may still succeed.
+    InFlight,
+    /// `Failed`. Not final at FNN: a later `send_payment` for the same hash is accepted and may
+    /// succeed (a route appears, the payee comes back).
+    Failed,
+    Success,
+}
+
+/// The next step for a Fiber payout, by [`fiber_payout_step`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FiberPayoutStep {
+    /// The hub paid it: complete the withdrawal.
+    Complete,
+    /// A payment is under way: ask again later.
+    Wait,
+    /// Nothing is paid and the invoice can still be paid: send (again), later if it just failed.
+    Send,
+    /// Nothing is paid and nothing can be any more: release the funds.
+    Release,
+}
+
+/// How long after an invoice's expiry it counts as unpayable, by default: the hub checks expiry
+/// with its own clock, so ours must be past it by more than the two clocks can differ.
+pub const INVOICE_EXPIRY_MARGIN_SECS: u64 = 60;
+
+/// The one rule for a Fiber payout that is not paid, shared by the worker and the operator's
+/// `withdrawal fail`: the funds are released only when no payment is under way and the invoice
+/// can never be paid any more — it expired (by more than the margin), or the hub refused it for
+/// good (invalid for it, or its own invoice). A `Failed` payment of a payable invoice is sent
+/// again: FNN takes a new `send_payment` for the same hash, so releasing the funds then would let
+/// a later send (a retry, or a stale worker's) pay what the author already got back.
+pub fn fiber_payout_step(payment: HubPayment, invoice_unpayable: bool) -> FiberPayoutStep {
+    match payment {
+        HubPayment::Success => FiberPayoutStep::Complete,
+        HubPayment::InFlight => FiberPayoutStep::Wait,
+        HubPayment::NotFound | HubPayment::Failed if invoice_unpayable => FiberPayoutStep::Release,
+        HubPayment::NotFound | HubPayment::Failed => FiberPayoutStep::Send,
+    }
+}
+
+/// Whether an invoice that expires at `expires_at_ms` (`None`: never) is past its expiry by more
+/// than `margin_ms` at `now_ms`.
+pub fn invoice_past_expiry(expires_at_ms: Option<u128>, now_ms: u128, margin_ms: u128) -> bool {
+    expires_at_ms.is_some_and(|at| at.saturating_add(margin_ms) <= now_ms)
+}
+
 /// Who pays the network fee.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -411,6 +462,33 @@ pub fn fee_for_size(size: u64, rate_per_kb: u64) -> Amount {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_fiber_payout_is_released_only_when_nothing_can_pay_it() {
+        use super::{fiber_payout_step as step, FiberPayoutStep as S, HubPayment as P};
+        for unpayable in [false, true] {
+            assert_eq!(step(P::Success, unpayable), S::Complete);
+            assert_eq!(step(P::InFlight, unpayable), S::Wait);
+        }
+        // a failed payment of an invoice that can still be paid is sent again, never released
+        assert_eq!(step(P::Failed, false), S::Send);
+        assert_eq!(step(P::NotFound, false), S::Send);
+        assert_eq!(step(P::Failed, true), S::Release);
+        assert_eq!(step(P::NotFound, true), S::Release);
+    }
+
+    #[test]
+    fn expiry_counts_only_past_the_margin() {
+        use super::invoice_past_expiry as past;
+        assert!(
+            !past(None, u128::MAX, 0),
+            "an invoice without expiry never expires"
+        );
+        assert!(!past(Some(1_000), 1_000, 60_000));
+        assert!(!past(Some(1_000), 60_999, 60_000));
+        assert!(past(Some(1_000), 61_000, 60_000));
+        assert!(past(Some(1_000), 1_000, 0));
+    }
+
     use super::*;
 
     const CKB: u128 = 100_000_000;

@@ -28,10 +28,10 @@ pub enum HubError {
     /// The hub could not be reached or did not answer within the timeout. Retry later.
     #[error("hub unreachable: {0}")]
     Unreachable(String),
-    /// FNN refused the credentials (-32999): the biscuit token is missing, wrong or lacks a
-    /// permission for this method.
-    #[error("hub refused the request: Unauthorized (check the hub token and its permissions)")]
-    Unauthorized,
+    /// FNN refused the credentials (-32999) for this method: the biscuit token is missing,
+    /// wrong, or lacks the permission the method needs.
+    #[error("hub refused {0}: Unauthorized (the hub token is missing, wrong, or lacks the permission {0} needs; see docs/operations.md)")]
+    Unauthorized(String),
     /// FNN answered with a JSON-RPC error.
     #[error("hub error {code}: {message}")]
     Rpc { code: i64, message: String },
@@ -44,8 +44,18 @@ impl HubError {
     /// True for errors that say nothing about the invoice: try again later.
     pub fn is_transient(&self) -> bool {
         match self {
-            HubError::Unreachable(_) | HubError::BadResponse(_) | HubError::Unauthorized => true,
+            HubError::Unreachable(_) | HubError::BadResponse(_) | HubError::Unauthorized(_) => true,
             HubError::Rpc { code, .. } => *code != -32000,
+        }
+    }
+
+    /// The `kind` label of `fiber_link_hub_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HubError::Unreachable(_) => "unreachable",
+            HubError::Unauthorized(_) => "unauthorized",
+            HubError::Rpc { .. } => "rpc",
+            HubError::BadResponse(_) => "bad_response",
         }
     }
 
@@ -238,12 +248,28 @@ pub fn payout_invoice(
 /// Whether an invoice string parses and has expired at `now_ms` (any network). An invoice that
 /// does not parse, or has no expiry, is not "expired".
 pub fn invoice_expired(s: &str, now_ms: u128) -> bool {
-    let Ok(inv) = s.trim().parse::<fiber_types::CkbInvoice>() else {
-        return false;
-    };
+    invoice_expires_at_ms(s).is_some_and(|at| at <= now_ms)
+}
+
+/// When an invoice string expires, in Unix milliseconds: `None` when it does not parse or has
+/// no expiry.
+pub fn invoice_expires_at_ms(s: &str) -> Option<u128> {
+    let inv = s.trim().parse::<fiber_types::CkbInvoice>().ok()?;
     inv.expiry_time()
         .map(|d| inv.data.timestamp.saturating_add(d.as_millis()))
-        .is_some_and(|at| at <= now_ms)
+}
+
+/// Whether a `send_payment` refusal means this hub can never pay the invoice, whenever asked:
+/// the invoice is expired or invalid for it, or it is the hub's own invoice. Any other refusal
+/// (no route, no liquidity, a busy node) may pass: the payment is tried again while the invoice
+/// can be paid.
+pub fn refusal_is_final(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("invoice is expired")
+        || m.contains("failed to validate payment request")
+        || m.contains("amount does not match")
+        || m.contains("can not pay to self")
+        || m.contains("allow_self_payment")
 }
 
 fn hex_encode(b: &[u8]) -> String {
@@ -329,23 +355,6 @@ impl HubClient {
         method: &str,
         params: Option<&P>,
     ) -> Result<R, HubError> {
-        let started = std::time::Instant::now();
-        let r = self.call_untimed(method, params).await;
-        let kind = r.as_ref().err().map(|e| match e {
-            HubError::Unreachable(_) => "unreachable",
-            HubError::Unauthorized => "unauthorized",
-            HubError::Rpc { .. } => "rpc",
-            _ => "bad_response",
-        });
-        fiber_link_metrics::global().hub_call(method, started.elapsed().as_secs_f64(), kind);
-        r
-    }
-
-    async fn call_untimed<P: Serialize, R: DeserializeOwned>(
-        &self,
-        method: &str,
-        params: Option<&P>,
-    ) -> Result<R, HubError> {
         let params = match params {
             None => json!([]),
             Some(p) => {
@@ -357,6 +366,26 @@ impl HubClient {
                 json!([v])
             }
         };
+        self.timed(method, self.send(method, params)).await
+    }
+
+    /// Awaits one hub call, recording its duration and outcome in the process's metrics.
+    async fn timed<R>(
+        &self,
+        method: &str,
+        call: impl std::future::Future<Output = Result<R, HubError>>,
+    ) -> Result<R, HubError> {
+        let started = std::time::Instant::now();
+        let r = call.await;
+        fiber_link_metrics::global().hub_call(
+            method,
+            started.elapsed().as_secs_f64(),
+            r.as_ref().err().map(HubError::kind),
+        );
+        r
+    }
+
+    async fn send<R: DeserializeOwned>(&self, method: &str, params: Value) -> Result<R, HubError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let mut req = self.http.post(&self.url).json(&body);
@@ -451,6 +480,77 @@ fn without_url(e: &reqwest::Error) -> String {
 }
 
 /// Reads a JSON-RPC response body: the result as `R`, or the error mapped to [`HubError`].
+/// A hub method a Fiber Link process calls, and the FNN permission (biscuit rule) it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    pub method: &'static str,
+    pub permission: &'static str,
+}
+
+const fn needs(method: &'static str, permission: &'static str) -> Needs {
+    Needs { method, permission }
+}
+
+/// What the API process (`serve`) calls at the hub.
+pub const API_NEEDS: &[Needs] = &[
+    needs("node_info", "read(\"node\")"),
+    needs("new_invoice", "write(\"invoices\")"),
+    needs("get_invoice", "read(\"invoices\")"),
+];
+
+/// What the worker calls: the watcher (and its `new_invoice` for tips left without one), the
+/// withdrawal executor, and `list_channels` for reconcile and `ops summary`.
+pub const WORKER_NEEDS: &[Needs] = &[
+    needs("node_info", "read(\"node\")"),
+    needs("new_invoice", "write(\"invoices\")"),
+    needs("get_invoice", "read(\"invoices\")"),
+    needs("cancel_invoice", "write(\"invoices\")"),
+    needs("get_payment", "read(\"payments\")"),
+    needs("send_payment", "write(\"payments\")"),
+    needs("list_channels", "read(\"channels\")"),
+];
+
+/// What one probe found.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub needs: Needs,
+    /// `Ok` when the hub let the call through (whatever it answered); the error otherwise.
+    pub result: Result<(), HubError>,
+}
+
+impl HubClient {
+    /// Asks the hub, with a harmless call per method, whether this client's token may call each
+    /// of `needs`: calls that cannot change anything (an unknown payment hash, params FNN refuses
+    /// after its permission check) or that only read. FNN's authorization runs before a
+    /// method's params are read, so any answer but Unauthorized means the permission is there.
+    pub async fn probe(&self, needs: &[Needs]) -> Vec<Probe> {
+        let zero = json!({"payment_hash": format!("0x{}", "00".repeat(32))});
+        let mut out = Vec::with_capacity(needs.len());
+        for n in needs {
+            let params = match n.method {
+                "node_info" => json!([]),
+                "get_invoice" | "cancel_invoice" | "get_payment" => json!([zero]),
+                "list_channels" => json!([{}]),
+                // no amount / no target: refused as invalid params, after the permission check
+                _ => json!([{}]),
+            };
+            let result = match self.call_raw(n.method, params).await {
+                Err(e @ (HubError::Unauthorized(_) | HubError::Unreachable(_))) => Err(e),
+                _ => Ok(()),
+            };
+            out.push(Probe { needs: *n, result });
+        }
+        out
+    }
+
+    /// A call with `params` as given (for probes).
+    async fn call_raw(&self, method: &str, params: Value) -> Result<(), HubError> {
+        self.timed(method, self.send::<Value>(method, params))
+            .await
+            .map(|_| ())
+    }
+}
+
 pub fn decode_response<R: DeserializeOwned>(method: &str, v: Value) -> Result<R, HubError> {
     if let Some(err) = v.get("error") {
         let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
@@ -460,7 +560,7 @@ pub fn decode_response<R: DeserializeOwned>(method: &str, v: Value) -> Result<R,
             .unwrap_or_default()
             .to_string();
         if code == -32999 {
-            return Err(HubError::Unauthorized);
+            return Err(HubError::Unauthorized(method.to_string()));
         }
         return Err(HubError::Rpc { code, message });
     }

@@ -128,7 +128,7 @@ fn maps_fnn_errors() {
         serde_json::from_slice(&std::fs::read(fixtures().join("generated.json")).unwrap()).unwrap();
     let errs = &gen["generated_error_responses_from_v0_8_0_source"];
     let e = decode_response::<Value>("x", errs["unauthorized_any_method"].clone()).unwrap_err();
-    assert!(matches!(e, HubError::Unauthorized));
+    assert!(matches!(e, HubError::Unauthorized(_)));
     assert!(e.is_transient());
     let e = decode_response::<Value>("x", errs["cancel_invoice_already_paid"].clone()).unwrap_err();
     assert_eq!(e.cancel_refused_status(), Some(InvoiceStatus::Paid));

@@ -7,7 +7,8 @@
 //! The request and result types are FNN's own published ones (`fiber-json-types`).
 //!
 //! A control surface that FNN does not have, as JSON-RPC methods prefixed `sim_`, lets `dev` and
-//! the tests play the payer and the network: `sim_pay_invoice`, `sim_set_faults`, `sim_stats`.
+//! the tests play the payer and the network: `sim_pay_invoice`, `sim_set_faults`, `sim_stats`,
+//! `sim_set_permissions` (the token lacks the permission for some methods).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -136,6 +137,10 @@ pub enum Outcome {
     Fail,
     /// Stays `Inflight` until the outcome is changed.
     Hang,
+    /// The hub finds no route to the payee: `send_payment` is refused with "Failed to build
+    /// route" and a `Failed` session is stored, until the outcome is changed.
+    #[serde(rename = "noroute")]
+    NoRoute,
 }
 
 #[derive(Default)]
@@ -146,6 +151,8 @@ struct SimState {
     outcomes: HashMap<[u8; 32], Outcome>,
     faults: Faults,
     calls: BTreeMap<String, u64>,
+    /// Methods the token lacks the permission for (`sim_set_permissions`); only with a token.
+    denied: std::collections::BTreeSet<String>,
 }
 
 struct Inner {
@@ -529,8 +536,9 @@ impl HubSim {
         }
         let hash: [u8; 32] = (*inv.payment_hash()).into();
         if inv.payee_pub_key() == Some(&self.0.pubkey) {
-            return Err(RpcError::app(
-                "Send payment error: Failed to build route, PathFind error: no path found (self payment)",
+            return Err(self.route_failed(
+                hash,
+                "Send payment error: Failed to build route, Feature not enabled: allow_self_payment is not enabled, can not pay to self",
                 echo,
             ));
         }
@@ -565,8 +573,11 @@ impl HubSim {
             }
         }
         let liquidity = self.outbound(&st, udt.as_ref());
-        if fee > cap || amount.saturating_add(fee) > liquidity {
-            return Err(RpcError::app(
+        let no_route = st.outcomes.get(&hash) == Some(&Outcome::NoRoute);
+        if no_route || fee > cap || amount.saturating_add(fee) > liquidity {
+            drop(st);
+            return Err(self.route_failed(
+                hash,
                 "Send payment error: Failed to build route, PathFind error: no path found",
                 echo,
             ));
@@ -601,6 +612,38 @@ impl HubSim {
             sim.finish_payment(hash);
         });
         Ok(serde_json::to_value(result).unwrap_or_default())
+    }
+
+    /// A send that found no route. As FNN v0.8.0 does, it answers -32000 and also stores a
+    /// payment session with status `Failed` (a new session for the same hash replaces it, so a
+    /// later `send_payment` is accepted).
+    fn route_failed(&self, hash: [u8; 32], message: &str, echo: Value) -> RpcError {
+        let now = now_ms() as u64;
+        let mut st = self.state();
+        let may_replace = st
+            .payments
+            .get(&hash)
+            .is_none_or(|p| p.result.status == j::PaymentStatus::Failed);
+        if may_replace {
+            st.payments.insert(
+                hash,
+                Payment {
+                    result: j::GetPaymentCommandResult {
+                        payment_hash: j::Hash256(hash),
+                        status: j::PaymentStatus::Failed,
+                        created_at: now,
+                        last_updated_at: now + 1,
+                        failed_error: Some(message.to_string()),
+                        fee: 0,
+                        custom_records: None,
+                        payment_preimage: None,
+                    },
+                    udt: None,
+                    amount: 0,
+                },
+            );
+        }
+        RpcError::app(message, echo)
     }
 
     /// What the hub can still send in an asset: what paid invoices brought in, less what
@@ -640,7 +683,8 @@ impl HubSim {
                 j::PaymentStatus::Failed,
                 Some("IncorrectOrUnknownPaymentDetails".into()),
             ),
-            Outcome::Hang => {}
+            // a route existed when it was sent
+            Outcome::Hang | Outcome::NoRoute => {}
         }
     }
 
@@ -810,6 +854,19 @@ impl HubSim {
                     self.finish_payment(hash);
                 }
                 Ok(json!({"payment_hash": p.payment_hash, "outcome": p.outcome}))
+            }
+            "sim_set_permissions" => {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct P {
+                    #[serde(default)]
+                    deny: Vec<String>,
+                }
+                let p: P = serde_json::from_value(p)
+                    .map_err(|e| RpcError::invalid_params(e.to_string()))?;
+                let mut st = self.state();
+                st.denied = p.deny.into_iter().collect();
+                Ok(json!({"deny": st.denied}))
             }
             "sim_set_faults" => {
                 let f: Faults = serde_json::from_value(p)
@@ -1076,7 +1133,10 @@ async fn handle(State(sim): State<HubSim>, headers: HeaderMap, body: Bytes) -> R
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v == expected);
-        if !ok {
+        // a token without the permission this method needs (as a biscuit without the right is
+        // refused by FNN's middleware, before the params are read)
+        let denied = sim.state().denied.contains(&method);
+        if !ok || denied {
             return axum::Json(rpc_response(id, Err(RpcError::unauthorized()))).into_response();
         }
     }

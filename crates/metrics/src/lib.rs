@@ -96,7 +96,7 @@ impl Metrics {
         let hub_errors = Family::<Labels, Counter>::default();
         r.register(
             "hub_errors",
-            "Hub calls that failed, by method and kind (unreachable, rpc, bad_response)",
+            "Hub calls that failed, by method and kind (unreachable, unauthorized: the token lacks the permission, rpc, bad_response)",
             hub_errors.clone(),
         );
         let chain_duration = HistogramFamily::new_with_constructor(call_buckets);

@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "operations",
         include_str!("../migrations/0004_operations.sql"),
     ),
+    (
+        5,
+        "ledger guards",
+        include_str!("../migrations/0005_ledger_guards.sql"),
+    ),
 ];
 
 /// The channel `tip_intents` changes are announced on (payload: the tip id).

@@ -186,6 +186,15 @@ fn in_window<'q>(
 }
 
 impl Store {
+    /// Every asset the books or the tips name (read once at start-up: a seq scan of the tips).
+    pub async fn assets_in_use(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT asset FROM accounts UNION SELECT DISTINCT asset FROM tip_intents ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Every kill-switch row.
     pub async fn controls(&self) -> Result<Vec<Control>> {
         let rows = sqlx::query("SELECT * FROM controls ORDER BY scope")

@@ -1088,7 +1088,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE withdrawals SET state = 'SUBMITTED', submitted_at = now(), updated_at = now(),
-                    progressed_at = now(), next_attempt_at = $2, last_error = NULL, attempts = 0
+                    progressed_at = now(), next_attempt_at = $2, last_error = NULL
               WHERE id = $1",
         )
         .bind(id)
@@ -1107,6 +1107,47 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A Fiber payment the hub reports `Failed` while its invoice can still be paid is sent
+    /// again (FNN accepts a new `send_payment` for the same hash): `SUBMITTED → SUBMITTING`, one
+    /// more attempt, looked at again at `next`. `Ok(false)` if it was not `SUBMITTED` on the
+    /// Fiber rail any more.
+    pub async fn resend_fiber_payout(
+        &self,
+        id: Uuid,
+        failed_error: &str,
+        next: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let (w, _) = Self::lock(&mut tx, None, id).await?;
+        if w.state != WithdrawalState::Submitted || w.rail != Rail::Fiber {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE withdrawals SET state = 'SUBMITTING', updated_at = now(), progressed_at = now(),
+                    attempts = attempts + 1, last_error = $2, next_attempt_at = $3
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(failed_error)
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
+        insert_event(
+            &mut tx,
+            id,
+            &w.app_id,
+            Some(w.state),
+            WithdrawalState::Submitting,
+            "worker",
+            Some(&format!(
+                "the hub reports the payment Failed ({failed_error}); the invoice can still be paid, so it is sent again"
+            )),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Records a check that changed nothing (or a transient error) and when to look again.

@@ -6,11 +6,15 @@
 //! (`get_transaction` on the chain, `get_payment` at the hub) and only sent again when that proves
 //! it is safe: the very same signed transaction, or the same payment hash, which the chain and
 //! the hub can each accept only once. A new on-chain transaction replaces an old one only when one
-//! of the old one's inputs is spent by something else, so the two can never both commit.
+//! of the old one's inputs is proven spent by another transaction buried `confirmations` deep, so
+//! the two can never both commit; payouts spend only wallet cells that deep. A Fiber payout's
+//! funds go back to the author only when nothing is under way at the hub and its invoice can
+//! never be paid any more (`fiber_payout_step`, the same rule as the operator's `fail`).
 
 use chrono::{DateTime, Utc};
 use fiber_link_chain::{ChainClient, ChainError, HotWallet, TxState};
-use fiber_link_core::{Amount, Rail, WithdrawalState};
+use fiber_link_core::withdrawal::fiber_payout_step;
+use fiber_link_core::{Amount, FiberPayoutStep, HubPayment, Rail, WithdrawalState};
 use fiber_link_fnn::{hash256, HubClient, HubError, PaymentStatus};
 use fiber_link_store::withdrawals::{Completion, WithdrawalRow};
 use fiber_link_store::{Store, StoreError};
@@ -44,6 +48,9 @@ pub struct PayoutSettings {
     pub max_backoff: Duration,
     /// A withdrawal that has not moved for this long is reported as stuck.
     pub stuck_after: Duration,
+    /// How long past its expiry an unpaid invoice counts as unpayable (the hub's clock may lag
+    /// ours): only then are the funds of a failed Fiber payout released.
+    pub invoice_expiry_margin: Duration,
 }
 
 impl Default for PayoutSettings {
@@ -55,6 +62,9 @@ impl Default for PayoutSettings {
             poll: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             stuck_after: Duration::from_secs(3600),
+            invoice_expiry_margin: Duration::from_secs(
+                fiber_link_core::withdrawal::INVOICE_EXPIRY_MARGIN_SECS,
+            ),
         }
     }
 }
@@ -261,17 +271,38 @@ impl Payouts {
         hash256(h).map_err(PayoutError::Other)
     }
 
-    /// `send_payment` errors after which no payment of this invoice can ever be made: the
-    /// invoice is expired or invalid, or it is this node's own. Any other refusal ("no path",
-    /// a busy node) may be temporary: the withdrawal stays reserved and is tried again until
-    /// the invoice expires.
-    fn refusal_is_final(message: &str) -> bool {
-        let m = message.to_ascii_lowercase();
-        m.contains("invoice is expired")
-            || m.contains("failed to validate payment request")
-            || m.contains("amount does not match")
-            || m.contains("pay to self")
-            || m.contains("self payment")
+    /// Whether the withdrawal's invoice is past its expiry by more than the margin: from then on
+    /// the hub refuses every send, so nothing can pay it any more.
+    fn invoice_unpayable(&self, w: &WithdrawalRow) -> bool {
+        let invoice = w
+            .destination
+            .get("invoice")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        fiber_link_core::withdrawal::invoice_past_expiry(
+            fiber_link_fnn::invoice_expires_at_ms(invoice),
+            Utc::now().timestamp_millis().max(0) as u128,
+            self.settings.invoice_expiry_margin.as_millis(),
+        )
+    }
+
+    /// What the hub holds for this payout's payment hash.
+    async fn hub_payment(
+        &self,
+        w: &WithdrawalRow,
+    ) -> Result<(HubPayment, Option<fiber_link_fnn::GetPaymentCommandResult>), PayoutError> {
+        match self.hub.get_payment(Self::payment_hash(w)?).await {
+            Ok(r) => {
+                let p = match r.status {
+                    PaymentStatus::Success => HubPayment::Success,
+                    PaymentStatus::Failed => HubPayment::Failed,
+                    _ => HubPayment::InFlight,
+                };
+                Ok((p, Some(r)))
+            }
+            Err(e) if e.is_payment_not_found() => Ok((HubPayment::NotFound, None)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn send_fiber(&self, w: &WithdrawalRow) -> Result<(), PayoutError> {
@@ -302,46 +333,38 @@ impl Payouts {
             }
             // Timeouts and outages are ambiguous: the next step asks get_payment.
             Err(
-                e @ (HubError::Unreachable(_) | HubError::BadResponse(_) | HubError::Unauthorized),
+                e @ (HubError::Unreachable(_)
+                | HubError::BadResponse(_)
+                | HubError::Unauthorized(_)),
             ) => Err(e.into()),
-            Err(e)
-                if e.message()
-                    .is_some_and(|m| m.contains("Payment session already exists")) =>
-            {
-                // sent before (a lost answer): follow it
-                self.store
-                    .mark_submitted(
-                        w.id,
-                        "payment found already sent",
-                        later(self.settings.poll),
-                    )
-                    .await?;
-                Ok(())
-            }
-            // refused for now (no route, no liquidity, …): tried again later
-            Err(e) if !e.message().is_some_and(Self::refusal_is_final) => Err(e.into()),
             Err(e) => {
-                // The hub refused for good (expired, invalid, its own invoice). Check that no
-                // payment exists before releasing the funds.
-                match self.hub.get_payment(Self::payment_hash(w)?).await {
-                    Err(g) if g.is_payment_not_found() => {
-                        let msg = e
-                            .message()
-                            .unwrap_or("the hub refused the payment")
-                            .to_string();
-                        warn!(withdrawal_id = %w.id, reason = %msg, "payment refused by the hub; funds released");
+                // Refused. FNN stores a Failed session for a send it could not route, and takes
+                // a new send for the same hash later, so whether the funds go back is decided by
+                // the one rule: only when nothing is under way and the invoice can never be paid.
+                let refusal = e
+                    .message()
+                    .unwrap_or("the hub refused the payment")
+                    .to_string();
+                let (payment, r) = self.hub_payment(w).await?;
+                let for_good = fiber_link_fnn::refusal_is_final(&refusal);
+                match fiber_payout_step(payment, for_good || self.invoice_unpayable(w)) {
+                    FiberPayoutStep::Release => {
+                        let reason = release_reason(payment, r.as_ref());
+                        warn!(withdrawal_id = %w.id, reason, detail = %refusal, "payment refused by the hub and the invoice can no longer be paid; funds released");
                         self.store
                             .fail_withdrawal(
                                 w.id,
                                 &[WithdrawalState::Submitting],
                                 "worker",
-                                "payment_refused",
-                                &msg,
+                                reason,
+                                &refusal,
                             )
                             .await?;
                         Ok(())
                     }
-                    Ok(_) => {
+                    // refused for now (no route, no liquidity, …): tried again later
+                    FiberPayoutStep::Send => Err(e.into()),
+                    FiberPayoutStep::Wait | FiberPayoutStep::Complete => {
                         self.store
                             .mark_submitted(
                                 w.id,
@@ -351,34 +374,30 @@ impl Payouts {
                             .await?;
                         Ok(())
                     }
-                    Err(g) => Err(g.into()),
                 }
             }
         }
     }
 
-    /// A Fiber withdrawal in `SUBMITTING` or `SUBMITTED`: the hub's `get_payment` decides.
+    /// A Fiber withdrawal in `SUBMITTING` or `SUBMITTED`: the hub's `get_payment` and the
+    /// invoice's expiry decide, by [`fiber_payout_step`].
     async fn follow_fiber(&self, w: &WithdrawalRow) -> Result<(), PayoutError> {
-        let hash = Self::payment_hash(w)?;
-        let r = match self.hub.get_payment(hash).await {
-            Ok(r) => r,
-            Err(e) if e.is_payment_not_found() && w.state == WithdrawalState::Submitting => {
-                // Never reached the hub (crash or lost request before it, or refused for now):
-                // safe to send now, unless withdrawals are paused.
-                if self.held_by_pause(w).await? {
-                    return Ok(());
-                }
-                return self.send_fiber(w).await;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if w.state == WithdrawalState::Submitting {
+        let (payment, r) = self.hub_payment(w).await?;
+        let unpayable = self.invoice_unpayable(w);
+        if w.state == WithdrawalState::Submitting
+            && matches!(payment, HubPayment::InFlight | HubPayment::Success)
+        {
             self.store
                 .mark_submitted(w.id, "payment found at the hub", Utc::now())
                 .await?;
         }
-        match r.status {
-            PaymentStatus::Success => {
+        let failed_error = r
+            .as_ref()
+            .and_then(|r| r.failed_error.clone())
+            .unwrap_or_else(|| "no payment at the hub".into());
+        match fiber_payout_step(payment, unpayable) {
+            FiberPayoutStep::Complete => {
+                let r = r.ok_or_else(|| PayoutError::Other("Success without a payment".into()))?;
                 let fee = Amount::from_base_units(r.fee);
                 if fee > w.fee {
                     error!(withdrawal_id = %w.id, fee = r.fee, cap = %w.fee, "the route cost more than the cap; the difference is the operator's");
@@ -400,25 +419,42 @@ impl Payouts {
                     info!(withdrawal_id = %w.id, "withdrawal completed (payment Success)");
                 }
             }
-            PaymentStatus::Failed => {
-                let why = r
-                    .failed_error
-                    .unwrap_or_else(|| "the payment failed".into());
-                warn!(withdrawal_id = %w.id, reason = %why, "payment failed; funds released");
+            FiberPayoutStep::Wait => {
+                self.store
+                    .reschedule_withdrawal(w.id, later(self.settings.poll), None, None)
+                    .await?;
+            }
+            FiberPayoutStep::Release => {
+                let reason = release_reason(payment, r.as_ref());
+                warn!(withdrawal_id = %w.id, reason, detail = %failed_error, "the invoice expired unpaid; funds released");
                 self.store
                     .fail_withdrawal(
                         w.id,
                         &[WithdrawalState::Submitting, WithdrawalState::Submitted],
                         "worker",
-                        "payment_failed",
-                        &why,
+                        reason,
+                        &format!("{failed_error}; the invoice expired unpaid"),
                     )
                     .await?;
             }
-            _ => {
-                self.store
-                    .reschedule_withdrawal(w.id, later(self.settings.poll), None, None)
-                    .await?;
+            FiberPayoutStep::Send => {
+                // Not paid, and the invoice can still be paid: send (again), unless paused.
+                if self.held_by_pause(w).await? {
+                    return Ok(());
+                }
+                if w.state == WithdrawalState::Submitted {
+                    // sent and failed: back to SUBMITTING, sent again after the backoff
+                    let next = later(self.backoff(w.attempts + 1));
+                    if self
+                        .store
+                        .resend_fiber_payout(w.id, &failed_error, next)
+                        .await?
+                    {
+                        info!(withdrawal_id = %w.id, reason = %failed_error, "payment failed at the hub; the invoice can still be paid, so it will be sent again");
+                    }
+                    return Ok(());
+                }
+                return self.send_fiber(w).await;
             }
         }
         Ok(())
@@ -460,7 +496,15 @@ impl Payouts {
             .min(fee.saturating_mul(1000) / oc.fee_rate.max(1));
         let built = oc
             .wallet
-            .build_payout(&oc.chain, to, to_u64(w.receive)?, fee, max_bytes, &reserved)
+            .build_payout(
+                &oc.chain,
+                to,
+                to_u64(w.receive)?,
+                fee,
+                max_bytes,
+                &reserved,
+                oc.confirmations,
+            )
             .await?;
         let json =
             serde_json::to_value(&built.tx).map_err(|e| PayoutError::Other(e.to_string()))?;
@@ -564,41 +608,66 @@ impl Payouts {
                 Ok(())
             }
             TxState::Unknown { reason } => {
-                // Not in the pool, not on chain. If one of its inputs is spent, it can never
-                // commit: build a new one. Otherwise send the very same transaction again.
+                // Not in the pool, not on chain. A new transaction replaces it only when one of
+                // its inputs is proven spent by another transaction buried `confirmations` deep:
+                // then it can never commit. Otherwise the very same transaction is sent again
+                // (the node may refuse it while an input is unknown to it; that is retried).
                 // Neither while withdrawals are paused.
                 if self.held_by_pause(w).await? {
                     return Ok(());
                 }
-                if self.can_never_commit(oc, &tx, &h).await? {
-                    warn!(withdrawal_id = %w.id, tx_hash = %hash, ?reason, "the payout transaction can never commit (an input is spent elsewhere); building a new one");
-                    self.build_and_send(w, Some(hash)).await
-                } else {
-                    if w.state == WithdrawalState::Submitted {
-                        warn!(withdrawal_id = %w.id, tx_hash = %hash, ?reason, "the payout transaction left the pool; sending it again");
+                match self.input_spent_elsewhere(oc, &tx, &h).await? {
+                    InputSpent::Proven(by) => {
+                        warn!(withdrawal_id = %w.id, tx_hash = %hash, spent_by = %by, ?reason, "the payout transaction can never commit (an input is spent by a transaction buried deep enough); building a new one");
+                        self.build_and_send(w, Some(hash)).await
                     }
-                    self.send_onchain(w.id, &tx, hash).await
+                    InputSpent::NotYetDeep(by) => {
+                        info!(withdrawal_id = %w.id, tx_hash = %hash, spent_by = %by, "an input of the payout is spent by a transaction not yet buried deep enough; waiting");
+                        self.store
+                            .reschedule_withdrawal(w.id, later(self.settings.poll), None, None)
+                            .await?;
+                        Ok(())
+                    }
+                    InputSpent::NotShown => {
+                        if w.state == WithdrawalState::Submitted {
+                            warn!(withdrawal_id = %w.id, tx_hash = %hash, ?reason, "the payout transaction left the pool; sending it again");
+                        }
+                        self.send_onchain(w.id, &tx, hash).await
+                    }
                 }
             }
         }
     }
 
-    /// Whether a transaction that is neither in the pool nor on chain can never commit: one of
-    /// its inputs was consumed, and (asked again after that) not by this transaction.
-    async fn can_never_commit(
+    /// Whether an input of a payout transaction that is neither in the pool nor on chain is
+    /// spent by another transaction, and how deep that one is. "Not live" proves nothing: the
+    /// node says the same of a cell it has not seen.
+    async fn input_spent_elsewhere(
         &self,
         oc: &Onchain,
         tx: &ckb_jsonrpc_types::Transaction,
         hash: &fiber_link_chain::H256,
-    ) -> Result<bool, PayoutError> {
-        let mut consumed = false;
+    ) -> Result<InputSpent, PayoutError> {
+        let mut shallow = None;
         for op in fiber_link_chain::tx_inputs(tx) {
-            if !oc.chain.is_live(&op).await? {
-                consumed = true;
-                break;
+            if oc.chain.is_live(&op).await? {
+                continue;
             }
+            let Some(by) = oc.chain.spender(&op).await? else {
+                continue;
+            };
+            if &by.tx_hash == hash {
+                // it is this very transaction (committed meanwhile): the next look finds it
+                return Ok(InputSpent::NotShown);
+            }
+            let tip = oc.chain.tip_block_number().await?;
+            let by_hash = format!("{:#x}", by.tx_hash);
+            if fiber_link_chain::depth(by.block_number, tip) >= oc.confirmations {
+                return Ok(InputSpent::Proven(by_hash));
+            }
+            shallow = Some(by_hash);
         }
-        Ok(consumed && matches!(oc.chain.tx_state(hash).await?, TxState::Unknown { .. }))
+        Ok(shallow.map_or(InputSpent::NotShown, InputSpent::NotYetDeep))
     }
 
     /// The operator's `fail`: only when the payout was provably not made and cannot be made
@@ -629,28 +698,16 @@ impl Payouts {
                 )
             }
             (Rail::Fiber, _) => {
-                // Until the invoice expires a send (a stale worker's, or a retry of a failed
-                // session) could still pay it: only an expired invoice proves nothing more can.
-                let invoice = w
-                    .destination
-                    .get("invoice")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("");
-                let expired = fiber_link_fnn::invoice_expired(
-                    invoice,
-                    Utc::now().timestamp_millis().max(0) as u128,
-                );
-                match self.hub.get_payment(Self::payment_hash(w)?).await {
-                    Err(e) if e.is_payment_not_found() && expired => self.fail_now(w, &msg).await,
-                    Ok(r) if r.status == PaymentStatus::Failed && expired => {
-                        self.fail_now(w, &msg).await
-                    }
-                    Ok(r) if r.status != PaymentStatus::Failed => refused(&format!(
-                        "the hub reports the payment {:?}; it is not failed",
-                        r.status
+                // The worker's rule: only when nothing is under way and the invoice can never be
+                // paid (until it expires, a send — a stale worker's, or a retry of a failed
+                // session — could still pay it).
+                let (payment, _) = self.hub_payment(w).await?;
+                match fiber_payout_step(payment, self.invoice_unpayable(w)) {
+                    FiberPayoutStep::Release => self.fail_now(w, &msg).await,
+                    FiberPayoutStep::Send => refused("the invoice has not expired, so a payment could still be made; fail it after it expires, or retry"),
+                    FiberPayoutStep::Wait | FiberPayoutStep::Complete => refused(&format!(
+                        "the hub reports the payment {payment:?}; it is not failed"
                     )),
-                    Err(e) if !e.is_payment_not_found() => Err(e.into()),
-                    _ => refused("the invoice has not expired, so a payment could still be made; fail it after it expires, or retry"),
                 }
             }
             (Rail::Onchain, _) => {
@@ -664,10 +721,14 @@ impl Payouts {
                 }
                 let tx: ckb_jsonrpc_types::Transaction = serde_json::from_value(json.clone())
                     .map_err(|e| PayoutError::Other(e.to_string()))?;
-                if self.can_never_commit(oc, &tx, &h).await? {
-                    return self.fail_now(w, &msg).await;
+                match self.input_spent_elsewhere(oc, &tx, &h).await? {
+                    InputSpent::Proven(_) => self.fail_now(w, &msg).await,
+                    InputSpent::NotYetDeep(by) => refused(&format!(
+                        "an input is spent by {by}, which is not yet {} blocks deep (a reorganisation could still undo it); try again later",
+                        oc.confirmations
+                    )),
+                    InputSpent::NotShown => refused("the signed transaction could still be sent and commit (no input is shown spent by a transaction buried deep enough); spend one of them elsewhere first, or retry"),
                 }
-                refused("the signed transaction could still be sent and commit (its inputs are unspent); spend one of them elsewhere first, or retry")
             }
         }
     }
@@ -686,6 +747,34 @@ impl Payouts {
             },
         )
     }
+}
+
+/// Why the funds of a Fiber payout go back: `payment_failed` when the hub got a payment under way
+/// and it failed (the payee or a hop refused it), `payment_refused` when it never did (no route
+/// until the invoice expired, or an invoice it cannot pay).
+fn release_reason(
+    payment: HubPayment,
+    r: Option<&fiber_link_fnn::GetPaymentCommandResult>,
+) -> &'static str {
+    let never_routed = r
+        .and_then(|r| r.failed_error.as_deref())
+        .is_none_or(|e| e.contains("Failed to build route"));
+    if payment == HubPayment::Failed && !never_routed {
+        "payment_failed"
+    } else {
+        "payment_refused"
+    }
+}
+
+/// What the chain shows of a stored payout transaction's inputs.
+enum InputSpent {
+    /// Spent by this other transaction, buried at least `confirmations` deep: the payout can
+    /// never commit.
+    Proven(String),
+    /// Spent by this other transaction, not yet that deep: a reorganisation could undo it.
+    NotYetDeep(String),
+    /// No input is shown spent by another committed transaction.
+    NotShown,
 }
 
 /// Test hook: with `FIBER_LINK_PAUSE_AT=<name>` the executor stops at that point for good (it

@@ -108,6 +108,8 @@ pub struct StackOptions {
     pub withdrawals: WithdrawalConfig,
     /// The master key (hex), for tests that start `fiber-link` processes on the same data.
     pub master_hex: Option<String>,
+    /// Pay-page event streams per client address and in all.
+    pub pay_streams: (usize, usize),
 }
 
 /// Withdrawals as most tests want them: Fiber payouts of both assets, fee deducted, no caps.
@@ -152,6 +154,7 @@ impl Default for StackOptions {
             settle_delay: Duration::from_millis(100),
             withdrawals: test_withdrawals(),
             master_hex: None,
+            pay_streams: (8, 2000),
         }
     }
 }
@@ -222,6 +225,8 @@ impl Stack {
             rate_per_app_user: o.rate_per_app_user,
             public_url: Some(api_url.clone()),
             withdrawals: o.withdrawals.clone(),
+            pay_streams_per_client: o.pay_streams.0,
+            pay_streams_total: o.pay_streams.1,
             ..ApiSettings::default()
         };
         let state = AppState::new(store.clone(), hub.clone(), settings.clone(), &master);
@@ -290,10 +295,10 @@ impl Stack {
         tokio::spawn(w.run(self.shutdown.subscribe()));
     }
 
-    /// Starts a withdrawal executor (Fiber payouts only) on its own pool; it stops with the stack.
-    pub async fn start_payouts(&self) {
+    /// A withdrawal executor (Fiber payouts only) on its own pool, with the tests' short timings.
+    pub async fn payouts(&self) -> fiber_link_worker::payouts::Payouts {
         let store = Store::connect(&self.db_url, 4).await.unwrap();
-        let p = fiber_link_worker::payouts::Payouts::new(
+        fiber_link_worker::payouts::Payouts::new(
             store,
             self.hub.clone(),
             None,
@@ -302,9 +307,15 @@ impl Stack {
                 poll: Duration::from_millis(50),
                 lease: Duration::from_secs(5),
                 max_backoff: Duration::from_millis(400),
+                invoice_expiry_margin: Duration::from_millis(500),
                 ..Default::default()
             },
-        );
+        )
+    }
+
+    /// Starts a withdrawal executor; it stops with the stack.
+    pub async fn start_payouts(&self) {
+        let p = self.payouts().await;
         tokio::spawn(p.run(self.shutdown.subscribe()));
     }
 
