@@ -8,7 +8,8 @@
 //!
 //! A control surface that FNN does not have, as JSON-RPC methods prefixed `sim_`, lets `dev` and
 //! the tests play the payer and the network: `sim_pay_invoice`, `sim_set_faults`, `sim_stats`,
-//! `sim_set_permissions` (the token lacks the permission for some methods).
+//! `sim_set_permissions` (the token lacks the permission for some methods), `sim_records` (every
+//! invoice and payment the node holds).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -153,6 +154,8 @@ struct SimState {
     calls: BTreeMap<String, u64>,
     /// Methods the token lacks the permission for (`sim_set_permissions`); only with a token.
     denied: std::collections::BTreeSet<String>,
+    /// How many payments of each hash succeeded (for `sim_records`).
+    paid_out: HashMap<[u8; 32], u32>,
 }
 
 struct Inner {
@@ -705,6 +708,10 @@ impl HubSim {
             p.result.status = status;
             p.result.last_updated_at = now_ms() as u64;
             p.result.failed_error = failed_error;
+            if status == j::PaymentStatus::Success {
+                // money left the hub: counted per hash, whatever later sessions do
+                *st.paid_out.entry(hash).or_default() += 1;
+            }
         }
     }
 
@@ -878,6 +885,37 @@ impl HubSim {
                 }
                 self.state().faults = f.clone();
                 Ok(serde_json::to_value(f).unwrap_or_default())
+            }
+            "sim_records" => {
+                // everything the node knows, for a checker that compares it with the books:
+                // each invoice with its stored status, each payment session with its outcome
+                let st = self.state();
+                let now = now_ms();
+                let invoices: Vec<Value> = st
+                    .invoices
+                    .iter()
+                    .map(|(h, inv)| {
+                        json!({
+                            "payment_hash": format!("0x{}", hex::encode(h)),
+                            "status": inv.status(now),
+                            "amount": inv.invoice.amount().map(|a| a.to_string()),
+                        })
+                    })
+                    .collect();
+                let payments: Vec<Value> = st
+                    .payments
+                    .iter()
+                    .map(|(h, p)| {
+                        json!({
+                            "payment_hash": format!("0x{}", hex::encode(h)),
+                            "status": p.result.status,
+                            "amount": p.amount.to_string(),
+                            "fee": p.result.fee.to_string(),
+                            "successes": st.paid_out.get(h).copied().unwrap_or(0),
+                        })
+                    })
+                    .collect();
+                Ok(json!({"invoices": invoices, "payments": payments, "calls": st.calls}))
             }
             "sim_stats" => {
                 let st = self.state();
