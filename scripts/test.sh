@@ -17,6 +17,9 @@ fi
 FIBER_LINK_PG_FAST=1
 # shellcheck source=scripts/pg.sh
 . scripts/pg.sh
+# the chaos test runs its own cluster (it crashes it on purpose): the server binaries must be here
+# even when DATABASE_URL points at a server elsewhere
+[ -n "$(fl_find_pg_bin)" ] || fl_install_pg
 
 echo "== CKB node for the on-chain tests"
 # The on-chain tests are named dev_chain_*: without a ckb binary they are left out of the run and

@@ -64,8 +64,8 @@ pub fn demo_assets() -> Assets {
     .expect("the demo assets are valid")
 }
 
-/// A private Postgres cluster run with the machine's PostgreSQL binaries.
-struct PrivatePg {
+/// A private Postgres cluster run with the machine's PostgreSQL binaries (also the chaos run's).
+pub(crate) struct PrivatePg {
     bin: PathBuf,
     /// Holds `data/`, the socket and `postgres.log`.
     home: PathBuf,
@@ -109,7 +109,7 @@ fn is_root() -> bool {
 }
 
 impl PrivatePg {
-    fn new(dir: &Path) -> Result<PrivatePg> {
+    pub(crate) fn new(dir: &Path) -> Result<PrivatePg> {
         let bin = find_pg_bin().ok_or_else(|| {
             anyhow!(
                 "PostgreSQL server binaries (initdb, pg_ctl) were not found.\n\
@@ -194,7 +194,7 @@ impl PrivatePg {
         c.output().map(|o| o.status.success()).unwrap_or(false)
     }
 
-    fn stop(&self) -> Result<()> {
+    pub(crate) fn stop(&self) -> Result<()> {
         if self.data.join("PG_VERSION").exists() && self.is_running() {
             let mut c = self.cmd("pg_ctl");
             c.args(["stop", "-m", "fast", "-w", "-D"]).arg(&self.data);
@@ -203,9 +203,26 @@ impl PrivatePg {
         Ok(())
     }
 
+    /// Stops the server and deletes the cluster (a throw-away one).
+    pub(crate) fn destroy(&self) -> Result<()> {
+        self.stop()?;
+        std::fs::remove_dir_all(&self.home)?;
+        Ok(())
+    }
+
+    /// Stops the server as a crash would (`pg_ctl stop -m immediate`: no checkpoint, every
+    /// connection cut; the next start replays the write-ahead log), then starts it again.
+    pub(crate) fn crash_and_restart(&self, port: u16) -> Result<()> {
+        let mut c = self.cmd("pg_ctl");
+        c.args(["stop", "-m", "immediate", "-w", "-D"])
+            .arg(&self.data);
+        self.run(c, "pg_ctl stop -m immediate")?;
+        self.start(port).map(|_| ())
+    }
+
     /// Initialises the cluster on first use and starts it on `port`. A cluster left running by a
     /// crashed `dev` is stopped first, so nothing from a previous run blocks this one.
-    fn start(&self, port: u16) -> Result<String> {
+    pub(crate) fn start(&self, port: u16) -> Result<String> {
         if !self.data.join("PG_VERSION").exists() {
             std::fs::create_dir_all(&self.data)?;
             self.chown(&self.home)?;

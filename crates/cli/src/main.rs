@@ -1,6 +1,7 @@
 //! `fiber-link`: the one binary of Fiber Link.
 
 mod bench;
+mod chaos;
 mod config;
 mod demo;
 mod dev;
@@ -97,6 +98,10 @@ enum Command {
     },
     /// Drive the real HTTP API with signed requests and print throughput and latency figures.
     Bench(bench::BenchArgs),
+    /// The chaos run (use scripts/chaos.sh): API and worker processes killed at random, hub
+    /// faults and a Postgres crash under mixed traffic, then the books checked against the hub.
+    #[command(hide = true)]
+    Chaos(chaos::ChaosArgs),
 }
 
 #[derive(Subcommand)]
@@ -260,6 +265,7 @@ async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Hubsim(a) => hubsim(a).await.map(|_| 0),
         Command::Bench(a) => bench::run(a).await.map(|_| 0),
+        Command::Chaos(a) => chaos::run(a).await,
         Command::Dev(a) => dev::run(a, shutdown_signal()).await.map(|_| 0),
         Command::Config {
             command: ConfigCommand::Check,
@@ -318,6 +324,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 }
                 Command::Hubsim(_)
                 | Command::Bench(_)
+                | Command::Chaos(_)
                 | Command::Dev(_)
                 | Command::Config { .. } => {
                     unreachable!("handled above")

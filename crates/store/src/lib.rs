@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod apps;
+pub mod checks;
 pub mod ledger;
 pub mod nonces;
 pub mod ops;
