@@ -49,6 +49,23 @@ pub struct Recipient {
 pub fn parse_address(s: &str, mainnet: bool) -> Result<Recipient, (&'static str, String)> {
     let addr = address_from_str(s.trim())
         .map_err(|e| ("address_malformed", format!("not a CKB address: {e}")))?;
+    if !addr.is_new() && matches!(addr.payload(), AddressPayload::Full { .. }) {
+        // bech32's checksum cannot see a 'q' typed before a final 'p', and these formats have
+        // args of any length: such a typo would read as another lock, and pay nobody
+        return Err((
+            "address_malformed",
+            "the deprecated full address format (0x02/0x04, bech32) is refused: a typo in it can read as another address; use the address's CKB2021 full format (ckb1q…/ckt1q…)".into(),
+        ));
+    }
+    // data, type, data1, data2: the hash types a CKB node runs today; a lock with any other
+    // (ckb-sdk reads every even byte as "data<n>") could not be spent by anyone
+    let hash_type: u8 = Script::from(&addr).hash_type().into();
+    if !matches!(hash_type, 0 | 1 | 2 | 4) {
+        return Err((
+            "address_malformed",
+            format!("the address's lock has hash type {hash_type}, which no CKB node runs"),
+        ));
+    }
     let is_mainnet = addr.network() == NetworkType::Mainnet;
     if is_mainnet != mainnet {
         let (theirs, ours) = if is_mainnet {

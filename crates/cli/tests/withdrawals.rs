@@ -571,6 +571,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     let mut tampered = ckb10.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'q' { 'p' } else { 'q' });
+    let endless = invoice_without_expiry(10 * 100_000_000);
     let cases: Vec<(Value, i64, &str)> = vec![
         (
             req("CKB", "100", onchain("ckt1qqqq")),
@@ -611,6 +612,11 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
             req("CKB", "10.05", to_invoice(&expiring)),
             -32602,
             "invoice_expired",
+        ),
+        (
+            req("CKB", "10.05", to_invoice(&endless)),
+            -32602,
+            "invoice_without_expiry",
         ),
         (
             req("CKB", "10.05", to_invoice(&tampered)),
@@ -762,4 +768,29 @@ async fn with_the_operator_paying_fees_the_author_pays_exactly_the_invoice() {
     assert_eq!(fee_by_kind("operator").await, "-4000000");
     assert_eq!(fee_by_kind("fees").await, "4000000");
     books_balance(&s).await;
+}
+
+/// A signed Fiber invoice of some other node, for `amount` shannons, that never expires.
+fn invoice_without_expiry(amount: u128) -> String {
+    use fiber_types::{Attribute, CkbInvoice, Currency, HashAlgorithm, InvoiceData};
+    let key = secp256k1::SecretKey::from_slice(&[0x37; 32]).unwrap();
+    let preimage: [u8; 32] = rand::random();
+    let mut inv = CkbInvoice {
+        currency: Currency::Fibd,
+        amount: Some(amount),
+        signature: None,
+        data: InvoiceData {
+            timestamp: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+            payment_hash: HashAlgorithm::CkbHash.hash(preimage).into(),
+            attrs: vec![Attribute::PayeePublicKey(
+                secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &key),
+            )],
+        },
+    };
+    inv.update_signature(|m| secp256k1::SECP256K1.sign_ecdsa_recoverable(m, &key))
+        .unwrap();
+    inv.to_string()
 }
