@@ -300,6 +300,39 @@ impl Drop for WorkerProcess {
     }
 }
 
+/// A dev chain with one block and a client of it; `None` (saying so loudly) without the binary.
+async fn dev_chain() -> Option<(DevChain, ChainClient)> {
+    let Some(bin) = ckb_bin() else {
+        eprintln!("\n!!! SKIPPED: on-chain withdrawal tests need the ckb node: run scripts/ckb-node.sh (or set FIBER_LINK_CKB_BIN) !!!\n");
+        return None;
+    };
+    let chain = DevChain::start(&bin).await;
+    let client = ChainClient::new(&chain.url, Duration::from_secs(10)).unwrap();
+    chain.mine().await;
+    Some((chain, client))
+}
+
+/// A stack that pays withdrawals on chain after `CONFIRMATIONS` blocks, with a watcher, and bob
+/// credited 1000 CKB.
+async fn onchain_stack() -> (Stack, SignedClient) {
+    let mut withdrawals = test_withdrawals();
+    withdrawals.onchain = Some(OnchainConfig {
+        fee_rate: 1000,
+        max_tx_bytes: 1000,
+        confirmations: CONFIRMATIONS,
+    });
+    let s = Stack::start_with(StackOptions {
+        withdrawals,
+        master_hex: Some(MasterKey::generate().to_hex()),
+        ..Default::default()
+    })
+    .await;
+    s.start_worker().await;
+    let c = s.client();
+    s.fund(&c, "bob", "CKB", "1000", 1).await;
+    (s, c)
+}
+
 async fn withdrawal(c: &SignedClient, id: &str) -> Value {
     c.result("withdrawal.get", json!({"withdrawal_id": id}))
         .await
@@ -343,13 +376,9 @@ fn fresh_address() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_chain_onchain_payouts() {
-    let Some(bin) = ckb_bin() else {
-        eprintln!("\n!!! SKIPPED: on-chain withdrawal tests need the ckb node: run scripts/ckb-node.sh (or set FIBER_LINK_CKB_BIN) !!!\n");
+    let Some((chain, client)) = dev_chain().await else {
         return;
     };
-    let chain = DevChain::start(&bin).await;
-    let client = ChainClient::new(&chain.url, Duration::from_secs(10)).unwrap();
-    chain.mine().await;
 
     // the hot wallet: a fresh key, funded from the genesis cells with three cells of 1000 CKB
     let wallet_key = hex::encode(rand::random::<[u8; 32]>());
@@ -374,22 +403,7 @@ async fn dev_chain_onchain_payouts() {
     chain.mine().await;
     assert_eq!(wallet.balance(&client).await.unwrap(), 3000 * CKB);
 
-    let master = MasterKey::generate();
-    let mut withdrawals = test_withdrawals();
-    withdrawals.onchain = Some(OnchainConfig {
-        fee_rate: 1000,
-        max_tx_bytes: 1000,
-        confirmations: CONFIRMATIONS,
-    });
-    let s = Stack::start_with(StackOptions {
-        withdrawals,
-        master_hex: Some(master.to_hex()),
-        ..Default::default()
-    })
-    .await;
-    s.start_worker().await;
-    let c = s.client();
-    s.fund(&c, "bob", "CKB", "1000", 1).await;
+    let (s, c) = onchain_stack().await;
 
     // 1. the quote, the ledger and the chain agree to the shannon; COMPLETED only after 3 blocks
     let to = fresh_address();
@@ -676,32 +690,15 @@ async fn keeps_its_transaction(s: &Stack, c: &SignedClient, id: &str, hash: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_chain_a_payout_is_rebuilt_only_when_an_input_is_proven_spent_deep() {
-    let Some(bin) = ckb_bin() else {
-        eprintln!("\n!!! SKIPPED: on-chain withdrawal tests need the ckb node: run scripts/ckb-node.sh (or set FIBER_LINK_CKB_BIN) !!!\n");
+    let Some((chain, client)) = dev_chain().await else {
         return;
     };
-    let chain = DevChain::start(&bin).await;
-    let client = ChainClient::new(&chain.url, Duration::from_secs(10)).unwrap();
-    chain.mine().await;
     let key = hex::encode(rand::random::<[u8; 32]>());
     let wallet = HotWallet::from_hex(&key, false).unwrap();
     // one cell: every payout spends the change of the one before
     chain.fund(&client, &wallet.address(), 1000).await;
 
-    let mut withdrawals = test_withdrawals();
-    withdrawals.onchain = Some(OnchainConfig {
-        fee_rate: 1000,
-        max_tx_bytes: 1000,
-        confirmations: CONFIRMATIONS,
-    });
-    let s = Stack::start_with(StackOptions {
-        withdrawals,
-        ..Default::default()
-    })
-    .await;
-    s.start_worker().await;
-    let c = s.client();
-    s.fund(&c, "bob", "CKB", "1000", 1).await;
+    let (s, c) = onchain_stack().await;
 
     // 1. P1 is paid and completes; its change C1 is the wallet's only cell
     let to1 = fresh_address();
