@@ -20,6 +20,9 @@ FIBER_LINK_PG_FAST=1
 # the chaos test runs its own cluster (it crashes it on purpose): the server binaries must be here
 # even when DATABASE_URL points at a server elsewhere
 [ -n "$(fl_find_pg_bin)" ] || fl_install_pg
+if [ "$(id -u)" = 0 ] && ! id -u postgres >/dev/null 2>&1; then
+  useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
+fi
 
 echo "== CKB node for the on-chain tests"
 # The on-chain tests are named dev_chain_*: without a ckb binary they are left out of the run and
