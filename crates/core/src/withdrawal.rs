@@ -287,9 +287,11 @@ pub fn bounds(
         Rail::Onchain => MIN_ONCHAIN_OUTPUT,
         Rail::Fiber => Amount::from_base_units(1),
     };
-    if let Some(m) = mode.amount_for(least_receive, fee) {
-        min = min.max(m);
-    }
+    // (a fee so large that the least amount overflows: nothing can be withdrawn at that fee)
+    min = min.max(
+        mode.amount_for(least_receive, fee)
+            .unwrap_or(Amount::from_base_units(u128::MAX)),
+    );
     let mut max = standing.available;
     if let Some(m) = policy.max_per_request {
         max = max.min(m);
@@ -474,6 +476,28 @@ mod tests {
         assert_eq!(step(P::NotFound, false), S::Send);
         assert_eq!(step(P::Failed, true), S::Release);
         assert_eq!(step(P::NotFound, true), S::Release);
+    }
+
+    #[test]
+    fn a_fee_that_overflows_the_least_amount_allows_nothing() {
+        use super::*;
+        let policy = Policy {
+            allowed: true,
+            min: Amount::ZERO,
+            max_per_request: None,
+            author_daily_cap: None,
+            app_daily_cap: None,
+            cooldown_secs: 0,
+            approval_threshold: None,
+        };
+        let standing = Standing {
+            available: Amount::from_base_units(u128::MAX),
+            ..Default::default()
+        };
+        let fee = Amount::from_base_units(u128::MAX);
+        let b = bounds(&policy, Rail::Onchain, FeeMode::Deduct, fee, &standing);
+        assert_eq!(b.min, Amount::from_base_units(u128::MAX));
+        assert_eq!(b.max, Some(Amount::from_base_units(u128::MAX)));
     }
 
     #[test]
