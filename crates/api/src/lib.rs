@@ -186,16 +186,21 @@ impl AppState {
     }
 
     /// The hub's node id (hex, compressed), asked once; `None` while the hub does not answer
-    /// (the worker then meets the hub's own refusal, which is final).
+    /// within a second (the worker then meets the hub's own refusal, which is final), so a hub
+    /// outage delays a quote or a request by a second at most.
     pub(crate) async fn hub_node_id(&self) -> Option<&str> {
-        self.hub_node_id
-            .get_or_try_init(|| async {
-                self.hub
-                    .node_info()
-                    .await
-                    .map(|i| i.pubkey.to_string().trim_start_matches("0x").to_lowercase())
-            })
+        if let Some(id) = self.hub_node_id.get() {
+            return Some(id);
+        }
+        let ask = self.hub_node_id.get_or_try_init(|| async {
+            self.hub
+                .node_info()
+                .await
+                .map(|i| i.pubkey.to_string().trim_start_matches("0x").to_lowercase())
+        });
+        tokio::time::timeout(Duration::from_secs(1), ask)
             .await
+            .ok()?
             .ok()
             .map(String::as_str)
     }
