@@ -1,0 +1,199 @@
+//! The FNN invoice methods: `new_invoice`, `get_invoice`, `cancel_invoice`, `settle_invoice`,
+//! `parse_invoice`.
+
+use super::{now_ms, one_param, HubSim, Invoice, RpcError, RpcResult, Stored};
+use fiber_json_types as j;
+use fiber_types::{Attribute, CkbInvoice, CkbScript, Currency, HashAlgorithm, InvoiceData};
+use rand::Rng;
+use secp256k1::SECP256K1;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Release-build bounds of `final_expiry_delta` (ms): 160 minutes to 14 days.
+const MIN_FINAL_EXPIRY_DELTA: u64 = 9_600_000;
+const MAX_FINAL_EXPIRY_DELTA: u64 = 1_209_600_000;
+const MAX_DESCRIPTION_BYTES: usize = 639;
+
+impl HubSim {
+    pub(super) fn new_invoice(&self, params: &Value) -> RpcResult {
+        let (p, echo): (j::NewInvoiceParams, Value) = one_param(params)?;
+        let currency = match p.currency {
+            j::Currency::Fibb => Currency::Fibb,
+            j::Currency::Fibt => Currency::Fibt,
+            j::Currency::Fibd => Currency::Fibd,
+        };
+        if currency != self.0.currency {
+            return Err(RpcError::app(
+                format!(
+                    "Currency must be {:?} with the chain network",
+                    self.0.currency
+                ),
+                echo,
+            ));
+        }
+        if let Some(d) = &p.description {
+            if d.len() > MAX_DESCRIPTION_BYTES {
+                return Err(RpcError::app(
+                    format!("Description with length of {} is too long, max length is {MAX_DESCRIPTION_BYTES}", d.len()),
+                    echo,
+                ));
+            }
+        }
+        if p.payment_hash.is_some() && p.payment_preimage.is_some() {
+            return Err(RpcError::app(
+                "Both payment_hash and payment_preimage are set",
+                echo,
+            ));
+        }
+        let final_delta = p.final_expiry_delta.unwrap_or(MIN_FINAL_EXPIRY_DELTA);
+        if !(MIN_FINAL_EXPIRY_DELTA..=MAX_FINAL_EXPIRY_DELTA).contains(&final_delta) {
+            return Err(RpcError::app(
+                format!(
+                    "final_expiry_delta must be between {MIN_FINAL_EXPIRY_DELTA} and {MAX_FINAL_EXPIRY_DELTA}, got {final_delta}"
+                ),
+                echo,
+            ));
+        }
+        if p.allow_mpp == Some(true) || p.allow_trampoline_routing == Some(true) {
+            return Err(RpcError::app(
+                "the hub simulator does not support MPP or trampoline invoices",
+                echo,
+            ));
+        }
+        let algo = match p.hash_algorithm {
+            Some(j::HashAlgorithm::Sha256) => HashAlgorithm::Sha256,
+            _ => HashAlgorithm::CkbHash,
+        };
+        let (preimage, hash) = match (p.payment_preimage, p.payment_hash) {
+            (Some(pre), None) => (Some(pre.0), algo.hash(pre.0)),
+            (None, Some(h)) => (None, h.0),
+            _ => {
+                let pre: [u8; 32] = rand::thread_rng().gen();
+                (Some(pre), algo.hash(pre))
+            }
+        };
+        let mut attrs = Vec::new();
+        if let Some(d) = &p.description {
+            attrs.push(Attribute::Description(d.clone()));
+        }
+        if let Some(e) = p.expiry {
+            attrs.push(Attribute::ExpiryTime(Duration::from_secs(e)));
+        }
+        if let Some(f) = &p.fallback_address {
+            attrs.push(Attribute::FallbackAddr(f.clone()));
+        }
+        attrs.push(Attribute::FinalHtlcMinimumExpiryDelta(final_delta));
+        if let Some(s) = &p.udt_type_script {
+            let packed: ckb_types::packed::Script = s.clone().into();
+            attrs.push(Attribute::UdtScript(CkbScript(packed)));
+        }
+        if let Some(h) = p.hash_algorithm {
+            let _ = h;
+            attrs.push(Attribute::HashAlgorithm(algo));
+        }
+        attrs.push(Attribute::PayeePublicKey(self.0.pubkey));
+        let mut invoice = CkbInvoice {
+            currency,
+            amount: Some(p.amount),
+            signature: None,
+            data: InvoiceData {
+                timestamp: now_ms(),
+                payment_hash: hash.into(),
+                attrs,
+            },
+        };
+        let key = self.0.key;
+        invoice
+            .update_signature(|msg| SECP256K1.sign_ecdsa_recoverable(msg, &key))
+            .map_err(|e| RpcError::app(e.to_string(), echo.clone()))?;
+        let address = invoice.to_string();
+        let mut st = self.state();
+        if st.invoices.contains_key(&hash) {
+            return Err(RpcError::app("invoice already exists", echo));
+        }
+        let json_invoice = j::CkbInvoice::from(invoice.clone());
+        st.invoices.insert(
+            hash,
+            Invoice {
+                invoice,
+                address: address.clone(),
+                stored: Stored::Open,
+                preimage,
+                udt: p.udt_type_script,
+            },
+        );
+        Ok(json!({"invoice_address": address, "invoice": json_invoice}))
+    }
+
+    pub(super) fn get_invoice(&self, params: &Value) -> RpcResult {
+        let (p, echo): (j::InvoiceParams, Value) = one_param(params)?;
+        let st = self.state();
+        match st.invoices.get(&p.payment_hash.0) {
+            Some(inv) => Ok(inv.result(now_ms())),
+            None => Err(RpcError::app("invoice not found", echo)),
+        }
+    }
+
+    pub(super) fn cancel_invoice(&self, params: &Value) -> RpcResult {
+        let (p, echo): (j::InvoiceParams, Value) = one_param(params)?;
+        let mut st = self.state();
+        let inv = st
+            .invoices
+            .get_mut(&p.payment_hash.0)
+            .ok_or_else(|| RpcError::app("invoice not found", echo.clone()))?;
+        match inv.status(now_ms()) {
+            j::CkbInvoiceStatus::Open
+            | j::CkbInvoiceStatus::Expired
+            | j::CkbInvoiceStatus::Received => {
+                inv.stored = Stored::Cancelled;
+                Ok(inv.result(now_ms()))
+            }
+            s => Err(RpcError::app(
+                format!("invoice can not be canceled, current status: {s:?}"),
+                echo,
+            )),
+        }
+    }
+
+    pub(super) fn settle_invoice(&self, params: &Value) -> RpcResult {
+        let (p, echo): (j::SettleInvoiceParams, Value) = one_param(params)?;
+        let mut st = self.state();
+        let inv = st
+            .invoices
+            .get_mut(&p.payment_hash.0)
+            .ok_or_else(|| RpcError::app("Invoice not found", echo.clone()))?;
+        let algo = inv.invoice.hash_algorithm().copied().unwrap_or_default();
+        if algo.hash(p.payment_preimage.0) != p.payment_hash.0 {
+            return Err(RpcError::app("Hash mismatch", echo));
+        }
+        match inv.status(now_ms()) {
+            j::CkbInvoiceStatus::Open => Err(RpcError::app("Invoice is still open", echo)),
+            j::CkbInvoiceStatus::Expired => Err(RpcError::app("Invoice is already expired", echo)),
+            j::CkbInvoiceStatus::Cancelled => {
+                Err(RpcError::app("Invoice is already cancelled", echo))
+            }
+            j::CkbInvoiceStatus::Paid => Err(RpcError::app("Invoice is already paid", echo)),
+            j::CkbInvoiceStatus::Received => {
+                // As at FNN, the invoice stays Received while the fulfill is committed.
+                inv.preimage = Some(p.payment_preimage.0);
+                let (sim, hash, delay) = (self.clone(), p.payment_hash.0, self.0.opts.settle_delay);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    if let Some(inv) = sim.state().invoices.get_mut(&hash) {
+                        inv.stored = Stored::Paid;
+                    }
+                });
+                Ok(json!({}))
+            }
+        }
+    }
+
+    pub(super) fn parse_invoice(&self, params: &Value) -> RpcResult {
+        let (p, echo): (j::ParseInvoiceParams, Value) = one_param(params)?;
+        let inv: CkbInvoice = p
+            .invoice
+            .parse()
+            .map_err(|e: fiber_types::InvoiceError| RpcError::app(e.to_string(), echo))?;
+        Ok(json!({"invoice": j::CkbInvoice::from(inv)}))
+    }
+}
