@@ -7,6 +7,7 @@
 
 pub mod auth;
 mod batch;
+mod common;
 pub mod pay;
 mod rpc;
 mod tips;

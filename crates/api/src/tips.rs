@@ -1,8 +1,11 @@
 //! `tip.create`, `tip.get`, `balance.get`.
 
 use crate::auth::Caller;
+use crate::common::{
+    cursor_param, internal, keyset_page, limit_param, ts, withdrawal_json, ExternalId,
+};
 use crate::AppState;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use fiber_link_core::crypto::payment_hash;
 use fiber_link_core::{
     format_decimal, input, invoice_expiry_secs, parse_decimal, Amount, ApiError, Asset, ErrorCode,
@@ -15,23 +18,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-
-/// A community's id for a post or user: a string, or a non-negative integer (Discourse's ids).
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(crate) enum ExternalId {
-    Text(String),
-    Number(u64),
-}
-
-impl ExternalId {
-    pub(crate) fn validated(&self, field: &'static str) -> Result<String, ApiError> {
-        match self {
-            ExternalId::Text(s) => input::external_id(field, s),
-            ExternalId::Number(n) => Ok(n.to_string()),
-        }
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,11 +116,6 @@ fn fingerprint(t: &ValidTip) -> String {
         t.message
     ]);
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
-}
-
-pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "request failed");
-    ApiError::internal()
 }
 
 pub(crate) async fn create(
@@ -304,11 +285,6 @@ async fn issue_invoice(state: &AppState, tip: &mut TipRow, asset: &Asset) -> Res
     Ok(())
 }
 
-pub(crate) fn ts(t: Option<DateTime<Utc>>) -> Value {
-    t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
-        .unwrap_or(Value::Null)
-}
-
 fn tip_json(state: &AppState, t: &TipRow, full: bool) -> Value {
     let mut v = json!({
         "tip_id": t.id.to_string(),
@@ -435,57 +411,6 @@ async fn balances_json(state: &AppState, app_id: &str, user: &str) -> Result<Vec
         })
         .collect();
     Ok(balances)
-}
-
-/// A keyset cursor: `<created_at in µs>_<id>`.
-pub(crate) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    format!("{}_{}", at.timestamp_micros(), id)
-}
-
-/// One page of `rows` (fetched with `limit + 1`) and the cursor of the next page, if any.
-pub(crate) fn keyset_page<T>(
-    rows: &[T],
-    limit: i64,
-    key: impl Fn(&T) -> (DateTime<Utc>, Uuid),
-) -> (&[T], Option<String>) {
-    let page = &rows[..rows.len().min(limit as usize)];
-    let next = (rows.len() as i64 > limit)
-        .then(|| {
-            page.last().map(|r| {
-                let (at, id) = key(r);
-                encode_cursor(at, id)
-            })
-        })
-        .flatten();
-    (page, next)
-}
-
-pub(crate) fn cursor_param(s: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
-    let bad = || {
-        ApiError::invalid(
-            "cursor_malformed",
-            "cursor must be a next_cursor returned by the service",
-        )
-    };
-    let (micros, id) = s.split_once('_').ok_or_else(bad)?;
-    let at = micros
-        .parse::<i64>()
-        .ok()
-        .and_then(DateTime::<Utc>::from_timestamp_micros)
-        .ok_or_else(bad)?;
-    Ok((at, Uuid::try_parse(id).map_err(|_| bad())?))
-}
-
-pub(crate) fn limit_param(v: Option<&Value>, default: i64, max: i64) -> Result<i64, ApiError> {
-    match v {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v.as_i64().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
-            ApiError::invalid(
-                "limit_out_of_range",
-                format!("limit must be an integer from 1 to {max}"),
-            )
-        }),
-    }
 }
 
 /// A tip as lists show it.
@@ -651,6 +576,6 @@ pub(crate) async fn dashboard(
         },
         "latest_received": received.iter().map(|t| tip_item(state, t)).collect::<Vec<_>>(),
         "latest_sent": sent.iter().map(|t| tip_item(state, t)).collect::<Vec<_>>(),
-        "latest_withdrawals": withdrawals.iter().map(|w| crate::withdrawals::withdrawal_json(state, w)).collect::<Vec<_>>(),
+        "latest_withdrawals": withdrawals.iter().map(|w| withdrawal_json(state, w)).collect::<Vec<_>>(),
     }))
 }

@@ -2,7 +2,9 @@
 //! `withdrawal.cancel`.
 
 use crate::auth::Caller;
-use crate::tips::{cursor_param, internal, keyset_page, limit_param, ts, ExternalId};
+use crate::common::{
+    cursor_param, internal, keyset_page, limit_param, withdrawal_json, ExternalId,
+};
 use crate::AppState;
 use chrono::Utc;
 use fiber_link_core::withdrawal::{bounds, check, Figures, Refusal, Standing};
@@ -533,32 +535,4 @@ pub(crate) async fn cancel(
         )),
         Err(e) => Err(internal(e)),
     }
-}
-
-pub(crate) fn withdrawal_json(state: &AppState, w: &WithdrawalRow) -> Value {
-    let fmt = |x: Amount| state.format_amount(&w.asset, x);
-    let failure = w
-        .failure_reason
-        .as_ref()
-        .map(|r| json!({"reason": r, "message": w.failure_message}));
-    json!({
-        "withdrawal_id": w.id.to_string(),
-        "user_id": w.user,
-        "asset": w.asset,
-        "amount": fmt(w.amount),
-        "fee": fmt(w.fee),
-        "actual_fee": w.actual_fee.map(fmt),
-        "receive_amount": fmt(w.receive),
-        "fee_mode": w.fee_mode.as_str(),
-        "rail": w.rail.as_str(),
-        "destination": w.destination,
-        "state": w.state.as_str(),
-        "tx_hash": w.tx_hash,
-        "payment_hash": w.payment_hash,
-        "confirmations": w.confirmations,
-        "failure": failure,
-        "created_at": ts(Some(w.created_at)),
-        "updated_at": ts(Some(w.updated_at)),
-        "completed_at": ts(w.completed_at),
-    })
 }
