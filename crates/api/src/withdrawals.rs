@@ -130,6 +130,14 @@ async fn destination(state: &AppState, asset: &Asset, v: &Value) -> Result<Desti
                     format!("the invoice is not for {}", asset.symbol),
                 ));
             }
+            // the funds of a payment that cannot be routed go back only after the invoice
+            // expired: an invoice that never expires would hold them for good
+            if inv.expires_at_ms.is_none() {
+                return Err(ApiError::invalid(
+                    "invoice_without_expiry",
+                    "the invoice has no expiry; ask the wallet for an invoice that expires (an hour is typical)",
+                ));
+            }
             if let (Some(payee), Some(hub)) = (&inv.payee, state.hub_node_id().await) {
                 if payee.eq_ignore_ascii_case(hub) {
                     return Err(ApiError::invalid(
