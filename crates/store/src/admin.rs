@@ -195,6 +195,27 @@ impl Store {
         Ok(())
     }
 
+    /// Rows per table of what a request can write (tips, users, withdrawals, the ledger, nonces,
+    /// policies, audit), for checkers that compare a database with what was accepted.
+    pub async fn row_counts(&self) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT 'tip_intents', count(*) FROM tip_intents
+             UNION ALL SELECT 'tip_events', count(*) FROM tip_events
+             UNION ALL SELECT 'users', count(*) FROM users
+             UNION ALL SELECT 'withdrawals', count(*) FROM withdrawals
+             UNION ALL SELECT 'withdrawal_events', count(*) FROM withdrawal_events
+             UNION ALL SELECT 'withdrawal_policies', count(*) FROM withdrawal_policies
+             UNION ALL SELECT 'ledger_transactions', count(*) FROM ledger_transactions
+             UNION ALL SELECT 'ledger_entries', count(*) FROM ledger_entries
+             UNION ALL SELECT 'accounts', count(*) FROM accounts
+             UNION ALL SELECT 'used_nonces', count(*) FROM used_nonces
+             UNION ALL SELECT 'audit_log', count(*) FROM audit_log
+             UNION ALL SELECT 'apps', count(*) FROM apps",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// How many ledger entries the database holds.
     pub async fn ledger_entry_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM ledger_entries")
