@@ -615,28 +615,31 @@ impl DevChain {
     }
 
     /// Rolls the chain back to block `n` (the IntegrationTest module's `truncate`: the blocks
-    /// after it and the transaction pool are gone, as after a reorganisation that drops them)
-    /// and waits for the indexer to follow.
+    /// after it and the transaction pool are gone, as after a reorganisation that drops them),
+    /// then makes new blocks on top until the indexer has followed (it notices the fork only once
+    /// the new chain passes its own tip).
     async fn truncate_to(&self, n: u64) {
         let hash = self
             .rpc("get_block_hash", json!([format!("{n:#x}")]))
             .await
             .unwrap();
         self.rpc("truncate", json!([hash])).await.unwrap();
+        // the node gives the dropped blocks' transactions back to its pool and then clears the
+        // pool; a block made in between could commit one of them again
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let start = Instant::now();
         loop {
+            self.rpc("generate_block", json!([])).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let tip = self.rpc("get_tip_header", json!([])).await.unwrap();
             let it = self.rpc("get_indexer_tip", json!([])).await.unwrap();
-            let at = it["block_number"]
-                .as_str()
-                .map(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap());
-            if at == Some(n) {
+            if it["block_hash"] == tip["hash"] {
                 return;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the indexer did not roll back to {n}: {it}"
+                start.elapsed() < Duration::from_secs(60),
+                "the indexer did not follow the rollback to {n}: {it} vs {tip}"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
@@ -670,6 +673,30 @@ async fn persist_only(s: &Stack, chain: &DevChain, key: &str, c: &SignedClient, 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     worker.kill();
+}
+
+/// `fiber-link withdrawal fail ID` as the operator runs it: whether it succeeded, and what it said.
+fn operator_fail(s: &Stack, chain: &DevChain, key: &str, id: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fiber-link"))
+        .args(["withdrawal", "fail", id, "--reason", "looks stuck"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &s.db_url)
+        .env("FIBER_LINK_HUB_URL", &s.hub_url)
+        .env("FIBER_LINK_MASTER_KEY", s.master.to_hex())
+        .env("FIBER_LINK_CKB_RPC_URL", &chain.url)
+        .env("FIBER_LINK_CONFIRMATIONS", CONFIRMATIONS.to_string())
+        .env("FIBER_LINK_HOT_WALLET_KEY", key)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// Watches a withdrawal for `secs` seconds: it must keep its one stored transaction.
@@ -730,6 +757,12 @@ async fn dev_chain_a_payout_is_rebuilt_only_when_an_input_is_proven_spent_deep()
     //    when the block comes back, T2 can commit.
     chain.truncate_to(b1 - 1).await;
     assert_eq!(chain.tx_status(&t1).await.0, "unknown");
+    // nor may the operator fail it: its funds would go back while T2 can still commit
+    let (failed, said) = operator_fail(&s, &chain, &key, &p2);
+    assert!(
+        !failed && said.contains("could still be sent and commit"),
+        "{said}"
+    );
     let worker = WorkerProcess::start(&s, &chain, &key, None);
     keeps_its_transaction(&s, &c, &p2, &t2, 6).await;
     // the block's transaction comes back (rebroadcast, as any node may do): C1 exists again
@@ -755,7 +788,7 @@ async fn dev_chain_a_payout_is_rebuilt_only_when_an_input_is_proven_spent_deep()
     //    deep a reorganisation could undo it: T3 is neither replaced nor failed.
     chain.fund(&client, &wallet.address(), 500).await;
     let to3 = fresh_address();
-    let p3 = request(&c, &to3, "50", "r3").await;
+    let p3 = request(&c, &to3, "70", "r3").await;
     persist_only(&s, &chain, &key, &c, &p3).await;
     let (t3_tx, t3, _) = stored_tx(&s, &p3).await;
     let x = fiber_link_chain::out_point_key(&t3_tx.inputs[0].previous_output.clone().into());
@@ -780,25 +813,9 @@ async fn dev_chain_a_payout_is_rebuilt_only_when_an_input_is_proven_spent_deep()
     chain.commit(&spend.hash).await;
     let worker = WorkerProcess::start(&s, &chain, &key, None);
     keeps_its_transaction(&s, &c, &p3, &t3, 4).await;
-    let fail = Command::new(env!("CARGO_BIN_EXE_fiber-link"))
-        .args(["withdrawal", "fail", &p3, "--reason", "looks stuck"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &s.db_url)
-        .env("FIBER_LINK_HUB_URL", &s.hub_url)
-        .env("FIBER_LINK_MASTER_KEY", s.master.to_hex())
-        .env("FIBER_LINK_CKB_RPC_URL", &chain.url)
-        .env("FIBER_LINK_CONFIRMATIONS", CONFIRMATIONS.to_string())
-        .env("FIBER_LINK_HOT_WALLET_KEY", &key)
-        .output()
-        .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&fail.stdout),
-        String::from_utf8_lossy(&fail.stderr)
-    );
+    let (failed, said) = operator_fail(&s, &chain, &key, &p3);
     assert!(
-        !fail.status.success() && said.contains("not yet 3 blocks deep"),
+        !failed && said.contains("not yet 3 blocks deep"),
         "the operator may not fail it either: {said}"
     );
     // buried deep enough: now T3 can never commit, and P3 is paid by a new transaction
@@ -819,7 +836,7 @@ async fn dev_chain_a_payout_is_rebuilt_only_when_an_input_is_proven_spent_deep()
         chain.mine().await;
     }
     wait_for(&c, &p3, |w| w["state"] == "COMPLETED", "COMPLETED").await;
-    assert_eq!(chain.cells_of(&to3).await, [50 * CKB - 1000], "paid once");
+    assert_eq!(chain.cells_of(&to3).await, [70 * CKB - 1000], "paid once");
     assert_eq!(chain.tx_status(&t3).await.0, "unknown");
     worker.kill();
 }
