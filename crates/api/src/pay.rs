@@ -312,9 +312,12 @@ pub(crate) async fn pay_events(
         )
             .into_response();
     };
-    // someone is looking at this invoice: have the worker check it soon (once per stream)
-    let soon = Utc::now() + state.settings.schedule.watched_interval;
-    let _ = state.store.watch_tip(tip.id, soon).await;
+    // someone is looking at this invoice: have the worker check it soon (once per stream),
+    // unless the hub's store changes are followed (then its payment is announced)
+    if !state.pauses.get().await.streamed() {
+        let soon = Utc::now() + state.settings.schedule.watched_interval;
+        let _ = state.store.watch_tip(tip.id, soon).await;
+    }
     let left = (tip.expires_at - Utc::now())
         .to_std()
         .unwrap_or(Duration::ZERO);

@@ -5,10 +5,11 @@ use crate::common::{
     cursor_param, internal, keyset_page, limit_param, ts, withdrawal_json, ExternalId,
 };
 use crate::AppState;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use fiber_link_core::crypto::payment_hash;
 use fiber_link_core::{
     format_decimal, input, invoice_expiry_secs, parse_decimal, Amount, ApiError, Asset, ErrorCode,
+    TipClock,
 };
 use fiber_link_fnn::{
     check_invoice_address, hash256, script_json, Hash256, HubError, NewInvoiceParams,
@@ -145,6 +146,17 @@ pub(crate) async fn create(
     }
     let now = Utc::now();
     let id = Uuid::new_v4();
+    let expires_at = now + state.settings.invoice_expiry;
+    // While a worker follows the hub's store changes, a payment is announced: no early polls.
+    let streamed = state.pauses.get().await.streamed();
+    let first_check = state.settings.schedule.first_check(
+        TipClock {
+            now_ms: now.timestamp_millis(),
+            created_ms: now.timestamp_millis(),
+            expires_ms: expires_at.timestamp_millis(),
+        },
+        streamed,
+    );
     let preimage = state.preimages.preimage_for(id.as_bytes());
     let new = NewTip {
         id,
@@ -158,8 +170,8 @@ pub(crate) async fn create(
         idempotency_key: t.idempotency_key.clone(),
         fingerprint: fingerprint(&t),
         payment_hash: format!("0x{}", hex::encode(payment_hash(&preimage))),
-        expires_at: now + state.settings.invoice_expiry,
-        first_check_at: now + state.settings.schedule.fresh_interval,
+        expires_at,
+        first_check_at: DateTime::from_timestamp_millis(first_check).unwrap_or(now),
     };
     // The record of intent: the tip and its payment hash are stored before the hub is asked.
     let tip = match state.store.create_tip(&new).await.map_err(internal)? {
@@ -352,7 +364,12 @@ pub(crate) async fn get(
             )
         })?;
     let soon = Utc::now() + state.settings.schedule.watched_interval;
-    if tip.state.is_open() && tip.next_check_at.is_some_and(|at| at > soon) {
+    // Someone watches the tip: have it checked soon, unless the hub's store changes are followed
+    // (then its payment is announced).
+    if tip.state.is_open()
+        && tip.next_check_at.is_some_and(|at| at > soon)
+        && !state.pauses.get().await.streamed()
+    {
         if let Err(e) = state.store.watch_tip(id, soon).await {
             tracing::warn!(tip_id = %id, error = %e, "could not bring the tip's next check forward");
         }

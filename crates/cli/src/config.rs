@@ -227,6 +227,9 @@ pub struct WorkerSection {
     pub idle_poll_ms: u64,
     pub invoice_grace_secs: u64,
     pub db_pool: u32,
+    /// Follow the hub's store-change stream (FNN's `pubsub` module) for instant settlement;
+    /// without it, or while it is down, settlement is detected by polling.
+    pub stream: bool,
 }
 
 impl Default for WorkerSection {
@@ -238,6 +241,7 @@ impl Default for WorkerSection {
             idle_poll_ms: 250,
             invoice_grace_secs: 60,
             db_pool: 8,
+            stream: true,
         }
     }
 }
@@ -499,6 +503,10 @@ impl Config {
         worker.lease = Duration::from_secs(f.worker.lease_secs.max(1));
         worker.idle_poll = Duration::from_millis(f.worker.idle_poll_ms.max(10));
         worker.invoice_grace = Duration::from_secs(f.worker.invoice_grace_secs);
+        worker.stream.enabled = f.worker.stream;
+        if worker.schedule.streamed_interval < Duration::from_secs(1) {
+            bail!("schedule.streamed_interval must be at least 1000 ms");
+        }
         let master_key_source = if env("FIBER_LINK_MASTER_KEY").is_some() {
             MasterKeySource::Env
         } else if let Some(p) = env("FIBER_LINK_MASTER_KEY_FILE")

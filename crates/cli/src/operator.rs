@@ -732,6 +732,24 @@ pub async fn config_check(cfg: Config) -> Result<i32> {
                     },
                 );
             }
+            // the store-change stream: instant settlement where the hub offers it; polling
+            // works without it, so its absence is a warning, not a failure
+            let stream = if !cfg.worker.stream.enabled {
+                "ok    hub store-change stream: not followed ([worker] stream = false); settlement by polling".to_string()
+            } else {
+                match hub
+                    .subscribe_store_changes(cfg.worker.stream.idle)
+                    .await
+                {
+                    Ok(s) => {
+                        let id = s.id().to_string();
+                        s.close().await;
+                        format!("ok    hub store-change stream: subscribe_store_changes offered (subscription {id}); payments are seen at once")
+                    }
+                    Err(e) => format!("warn  hub store-change stream: {e}; settlement falls back to polling ([schedule] open_interval)"),
+                }
+            };
+            println!("{stream}");
             let chain = fiber_link_fnn::currency_of_chain(&chain_hash);
             report(
                 "currency",

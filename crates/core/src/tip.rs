@@ -133,6 +133,10 @@ pub struct Schedule {
     /// Interval for older open invoices.
     #[serde(with = "millis")]
     pub open_interval: Duration,
+    /// Interval for open invoices while the hub's store-change stream is followed (a payment is
+    /// announced; this poll is only the safety net).
+    #[serde(with = "millis")]
+    pub streamed_interval: Duration,
     /// Interval while someone is watching the tip (status requests coming in).
     #[serde(with = "millis")]
     pub watched_interval: Duration,
@@ -161,6 +165,7 @@ impl Default for Schedule {
             fresh_interval: Duration::from_secs(2),
             fresh_window: Duration::from_secs(120),
             open_interval: Duration::from_secs(10),
+            streamed_interval: Duration::from_secs(600),
             watched_interval: Duration::from_secs(1),
             expiry_grace: Duration::from_secs(2),
             late_initial: Duration::from_secs(60),
@@ -210,6 +215,37 @@ impl Schedule {
                 Some(t.now_ms + ms(interval))
             }
         }
+    }
+
+    /// [`Schedule::next_check`] while the hub's store-change stream is followed: the stream
+    /// announces every status write, so an open invoice is polled every `streamed_interval` as
+    /// a safety net and once just after its expiry (to cancel it); an ended tip is not watched
+    /// for a late payment (its invoice is cancelled at the hub, and any status write would be
+    /// announced).
+    pub fn next_check_streamed(&self, state: TipState, t: TipClock) -> Option<i64> {
+        let ms = |d: Duration| d.as_millis() as i64;
+        match state {
+            TipState::Settled | TipState::Expired | TipState::Failed => None,
+            TipState::Unpaid | TipState::Pending => {
+                let next = t.now_ms + ms(self.streamed_interval);
+                let final_check = t.expires_ms + ms(self.expiry_grace);
+                Some(if t.now_ms >= final_check {
+                    next
+                } else {
+                    next.min(final_check)
+                })
+            }
+        }
+    }
+
+    /// The first check of a new tip (its invoice is being issued).
+    pub fn first_check(&self, t: TipClock, streamed: bool) -> i64 {
+        let next = if streamed {
+            self.next_check_streamed(TipState::Unpaid, t)
+        } else {
+            self.next_check(TipState::Unpaid, t, 0)
+        };
+        next.unwrap_or(t.now_ms)
     }
 
     /// Backoff after a failed hub call. `jitter` is a number in [0, 1) (from the caller's RNG,
@@ -312,6 +348,43 @@ mod tests {
             ..t
         };
         assert_eq!(s.next_check(TipState::Failed, late, 3), None);
+    }
+
+    #[test]
+    fn streamed_schedule_polls_open_invoices_slowly_and_checks_once_after_expiry() {
+        let s = Schedule::default();
+        let t = TipClock {
+            now_ms: 10_000,
+            created_ms: 10_000,
+            expires_ms: 3_600_000,
+        };
+        assert_eq!(
+            s.next_check_streamed(TipState::Unpaid, t),
+            Some(610_000),
+            "every streamed_interval"
+        );
+        let near = TipClock {
+            now_ms: 3_500_000,
+            ..t
+        };
+        assert_eq!(
+            s.next_check_streamed(TipState::Pending, near),
+            Some(3_602_000),
+            "just after expiry"
+        );
+        let past = TipClock {
+            now_ms: 3_700_000,
+            ..t
+        };
+        assert_eq!(
+            s.next_check_streamed(TipState::Unpaid, past),
+            Some(4_300_000)
+        );
+        for ended in [TipState::Expired, TipState::Failed, TipState::Settled] {
+            assert_eq!(s.next_check_streamed(ended, t), None);
+        }
+        assert_eq!(s.first_check(t, true), 610_000);
+        assert_eq!(s.first_check(t, false), 12_000);
     }
 
     #[test]

@@ -8,6 +8,12 @@
 //! - FNN's error shapes map to [`HubError`]: `-32999 Unauthorized`, `-32000` with a message
 //!   (the message is the only thing that tells errors apart; helpers below read the ones we act on).
 
+mod stream;
+
+pub use stream::{
+    parse_store_change, ws_url, StoreChange, StoreChanges, StreamItem, SubscribeError,
+};
+
 use fiber_link_core::{InvoiceStatus, Script};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -338,6 +344,7 @@ pub struct HubClient {
     http: reqwest::Client,
     url: String,
     token: Option<String>,
+    timeout: Duration,
     next_id: std::sync::Arc<AtomicU64>,
 }
 
@@ -353,6 +360,7 @@ impl HubClient {
             http,
             url: cfg.url.clone(),
             token: cfg.token.clone(),
+            timeout: cfg.timeout,
             next_id: std::sync::Arc::new(AtomicU64::new(1)),
         })
     }

@@ -188,3 +188,39 @@ fn checks_an_invoice_string_against_the_tip() {
             .contains("does not parse")
     );
 }
+
+#[test]
+fn reads_every_recorded_store_change() {
+    let path = fixtures().join("pubsub-v0.8.0.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut statuses = Vec::new();
+    let mut others = 0;
+    for e in doc["exchanges"].as_array().unwrap() {
+        let m = &e["message"];
+        if e["via"] != "ws" || m["method"] != "store_changes" {
+            continue;
+        }
+        match fiber_link_fnn::parse_store_change(&m["params"]["result"]).unwrap() {
+            fiber_link_fnn::StoreChange::InvoiceStatus {
+                payment_hash,
+                status,
+            } => statuses.push((payment_hash.to_string(), format!("{status:?}"))),
+            fiber_link_fnn::StoreChange::Other(tag) => {
+                assert_eq!(tag, "PutPreimage");
+                others += 1
+            }
+        }
+    }
+    let of = |prefix: &str| -> Vec<&str> {
+        statuses
+            .iter()
+            .filter(|(h, _)| h.starts_with(prefix))
+            .map(|(_, s)| s.as_str())
+            .collect()
+    };
+    // paid, cancelled, left to expire (nothing is emitted for Expired)
+    assert_eq!(of("0x1aa484da"), ["Open", "Received", "Paid"]);
+    assert_eq!(of("0x09d7cf0d"), ["Open", "Cancelled"]);
+    assert_eq!(of("0x746b5f91"), ["Open"]);
+    assert!(others >= 4, "PutPreimage repeats: {others}");
+}

@@ -20,6 +20,9 @@ impl HubSim {
             .and_then(|a| a.first())
             .cloned()
             .unwrap_or(json!({}));
+        if let Some(r) = self.stream_control(method, p.clone()) {
+            return r;
+        }
         match method {
             "sim_pay_invoice" => self.sim_pay_invoice(p),
             "sim_external_invoice" => self.sim_external_invoice(p),
@@ -71,6 +74,10 @@ impl HubSim {
                     ));
                 }
                 self.state().faults = f.clone();
+                if f.down {
+                    // a node that is down holds no WebSocket either
+                    self.drop_streams();
+                }
                 Ok(serde_json::to_value(f).unwrap_or_default())
             }
             "sim_records" => {
@@ -189,7 +196,16 @@ impl HubSim {
                     return;
                 };
                 inv.stored = Stored::Received;
-                inv.preimage.is_none()
+                // as FNN v0.8.0 writes them when the TLC arrives
+                let preimage = inv.preimage;
+                if let Some(pre) = &preimage {
+                    sim.0.stream.preimage(&hash, pre);
+                }
+                sim.0.stream.invoice_status(&hash, "Received");
+                if let Some(pre) = &preimage {
+                    sim.0.stream.preimage(&hash, pre);
+                }
+                preimage.is_none()
             };
             if hold {
                 return;
@@ -199,6 +215,7 @@ impl HubSim {
             if let Some(inv) = st.invoices.get_mut(&hash) {
                 // As at FNN, applying the fulfill writes Paid whatever the status.
                 inv.stored = Stored::Paid;
+                sim.0.stream.invoice_status(&hash, "Paid");
             }
         });
         Ok(json!({"payment_hash": format!("0x{}", hex::encode(hash)), "accepted": true}))

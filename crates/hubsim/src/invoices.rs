@@ -122,6 +122,10 @@ impl HubSim {
                 udt: p.udt_type_script,
             },
         );
+        self.0.stream.invoice_status(&hash, "Open");
+        if let Some(pre) = &preimage {
+            self.0.stream.preimage(&hash, pre);
+        }
         Ok(json!({"invoice_address": address, "invoice": json_invoice}))
     }
 
@@ -146,6 +150,7 @@ impl HubSim {
             | j::CkbInvoiceStatus::Expired
             | j::CkbInvoiceStatus::Received => {
                 inv.stored = Stored::Cancelled;
+                self.0.stream.invoice_status(&p.payment_hash.0, "Cancelled");
                 Ok(inv.result(now_ms()))
             }
             s => Err(RpcError::app(
@@ -177,10 +182,13 @@ impl HubSim {
                 // As at FNN, the invoice stays Received while the fulfill is committed.
                 inv.preimage = Some(p.payment_preimage.0);
                 let (sim, hash, delay) = (self.clone(), p.payment_hash.0, self.0.opts.settle_delay);
+                let preimage = p.payment_preimage.0;
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
                     if let Some(inv) = sim.state().invoices.get_mut(&hash) {
                         inv.stored = Stored::Paid;
+                        sim.0.stream.preimage(&hash, &preimage);
+                        sim.0.stream.invoice_status(&hash, "Paid");
                     }
                 });
                 Ok(json!({}))

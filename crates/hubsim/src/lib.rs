@@ -9,7 +9,9 @@
 //! A control surface that FNN does not have, as JSON-RPC methods prefixed `sim_`, lets `dev` and
 //! the tests play the payer and the network: `sim_pay_invoice`, `sim_set_faults`, `sim_stats`,
 //! `sim_set_permissions` (the token lacks the permission for some methods), `sim_records` (every
-//! invoice and payment the node holds).
+//! invoice and payment the node holds), and the store-change stream's controls (see [`stream`]).
+//!
+//! The `pubsub` module's `subscribe_store_changes` is served on the same port over WebSocket.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -30,6 +32,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 mod control;
 mod invoices;
 mod payments;
+mod stream;
+
+pub use stream::StreamCtl;
 
 /// A UDT the simulated node whitelists (`node_info.udt_cfg_infos`).
 #[derive(Clone, Debug)]
@@ -163,6 +168,7 @@ struct Inner {
     key: SecretKey,
     pubkey: PublicKey,
     state: Mutex<SimState>,
+    stream: stream::StreamHub,
 }
 
 /// The simulator. Cheap to clone; all clones share one node.
@@ -248,6 +254,7 @@ impl HubSim {
             key,
             pubkey,
             state: Mutex::new(SimState::default()),
+            stream: stream::StreamHub::default(),
         })))
     }
 
@@ -258,7 +265,7 @@ impl HubSim {
 
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/", post(handle))
+            .route("/", post(handle).get(stream::upgrade))
             .with_state(self.clone())
     }
 

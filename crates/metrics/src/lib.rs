@@ -41,6 +41,21 @@ pub struct Metrics {
     withdrawals_by_state: Family<Labels, Gauge>,
     oldest_unfinished_withdrawal: Gauge<f64, AtomicU64>,
     paused: Family<Labels, Gauge>,
+    stream_state: Gauge,
+    stream_reconnects: Counter,
+    stream_events: Family<Labels, Counter>,
+    stream_tips_due: Family<Labels, Counter>,
+}
+
+/// Where this worker's subscription to the hub's store-change stream stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamState {
+    /// Not asked for (`[worker] stream = false`), or the hub does not offer it: polling only.
+    Off = 0,
+    /// Connecting, or waiting to reconnect: polling on the fast schedule meanwhile.
+    Down = 1,
+    /// Subscribed: events make tips due; polling is the slow safety net.
+    Up = 2,
 }
 
 /// The database's state as `/metrics` reports it (read at scrape time).
@@ -153,8 +168,36 @@ impl Metrics {
             "1 for every kill switch that is on, by app (or global) and what (tips, withdrawals)",
             paused.clone(),
         );
+        let stream_state = Gauge::default();
+        r.register(
+            "hub_stream_state",
+            "This worker's subscription to the hub's store-change stream: 0 off (polling only: not configured, or the hub lacks the pubsub module), 1 down (reconnecting; fast polling), 2 up",
+            stream_state.clone(),
+        );
+        let stream_reconnects = Counter::default();
+        r.register(
+            "hub_stream_reconnects",
+            "Subscriptions to the hub's store-change stream made again after one ended",
+            stream_reconnects.clone(),
+        );
+        let stream_events = Family::<Labels, Counter>::default();
+        r.register(
+            "hub_stream_events",
+            "Store-change events received, by kind (invoice_status, other, malformed)",
+            stream_events.clone(),
+        );
+        let stream_tips_due = Family::<Labels, Counter>::default();
+        r.register(
+            "hub_stream_tips_due",
+            "Tips made due at once, by cause (event: the stream announced a status change; sweep: after a gap in the stream; pull_in: while nobody follows it)",
+            stream_tips_due.clone(),
+        );
         Metrics {
             registry: r,
+            stream_state,
+            stream_reconnects,
+            stream_events,
+            stream_tips_due,
             tips_created,
             tips_settled,
             settlement_lag,
@@ -201,6 +244,26 @@ impl Metrics {
                 .get_or_create(&vec![("method", method.to_string()), ("kind", kind.into())])
                 .inc();
         }
+    }
+
+    pub fn stream_state(&self, s: StreamState) {
+        self.stream_state.set(s as i64);
+    }
+
+    pub fn stream_reconnected(&self) {
+        self.stream_reconnects.inc();
+    }
+
+    pub fn stream_event(&self, kind: &'static str) {
+        self.stream_events
+            .get_or_create(&vec![("kind", kind.to_string())])
+            .inc();
+    }
+
+    pub fn stream_tips_due(&self, cause: &'static str, n: u64) {
+        self.stream_tips_due
+            .get_or_create(&vec![("cause", cause.to_string())])
+            .inc_by(n);
     }
 
     pub fn chain_call(&self, method: &str, secs: f64, failed: bool) {

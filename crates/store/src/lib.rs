@@ -11,6 +11,7 @@ pub mod checks;
 pub mod ledger;
 pub mod nonces;
 pub mod ops;
+pub mod stream;
 pub mod tips;
 pub mod withdrawals;
 
@@ -67,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "ledger guards",
         include_str!("../migrations/0005_ledger_guards.sql"),
+    ),
+    (
+        6,
+        "stream followers",
+        include_str!("../migrations/0006_stream_followers.sql"),
     ),
 ];
 

@@ -570,10 +570,13 @@ impl Store {
     }
 }
 
-/// The kill switches as one process last read them.
+/// The kill switches as one process last read them (with the store-change stream's lease, read
+/// at the same time).
 #[derive(Clone, Debug, Default)]
 pub struct Pauses {
     rows: Vec<Control>,
+    /// Until when some worker follows the hub's store changes.
+    stream_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a pause stops.
@@ -585,7 +588,17 @@ pub enum Paused {
 
 impl Pauses {
     pub fn new(rows: Vec<Control>) -> Pauses {
-        Pauses { rows }
+        Pauses {
+            rows,
+            stream_until: None,
+        }
+    }
+
+    /// Whether some worker follows the hub's store changes now (as last read): then a payment to
+    /// a new tip is announced, and the tip needs no early polls.
+    pub fn streamed(&self) -> bool {
+        self.stream_until
+            .is_some_and(|until| chrono::Utc::now() < until)
     }
 
     /// Whether `what` is paused for `app_id` (by its own switch or the global one), with the
@@ -669,9 +682,14 @@ impl PauseCache {
         if at.is_some_and(|t| t.elapsed() < PAUSE_REFRESH) {
             return pauses;
         }
-        match self.store.controls().await {
-            Ok(rows) => {
-                let fresh = std::sync::Arc::new(Pauses { rows });
+        let read = async {
+            let rows = self.store.controls().await?;
+            let stream_until = self.store.stream_followed_until().await?;
+            Ok::<_, crate::StoreError>((rows, stream_until))
+        };
+        match read.await {
+            Ok((rows, stream_until)) => {
+                let fresh = std::sync::Arc::new(Pauses { rows, stream_until });
                 *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
                     (Some(std::time::Instant::now()), fresh.clone());
                 fresh

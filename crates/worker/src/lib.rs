@@ -5,9 +5,14 @@
 //! about with `get_invoice`, and what the hub says is applied through the tip state machine in
 //! `core`. Crediting goes through the store's one credit path. A hub that fails or cannot be
 //! reached only delays a check (backoff with jitter); it never ends a tip.
+//!
+//! Where the hub offers its store-change stream, a follower ([`stream`]) makes a tip due the
+//! moment the hub announces a status change for it, and open invoices are polled only as a slow
+//! safety net while the stream is followed.
 
 pub mod ops;
 pub mod payouts;
+pub mod stream;
 
 use chrono::{DateTime, Utc};
 use fiber_link_core::crypto::PreimageKey;
@@ -43,6 +48,8 @@ pub struct WorkerSettings {
     pub assets: Assets,
     /// How long used nonces are kept (must exceed twice the API's timestamp window).
     pub nonce_retention: Duration,
+    /// The hub's store-change stream.
+    pub stream: stream::StreamSettings,
 }
 
 impl WorkerSettings {
@@ -56,6 +63,7 @@ impl WorkerSettings {
             currency,
             assets,
             nonce_retention: Duration::from_secs(900),
+            stream: stream::StreamSettings::default(),
         }
     }
 }
@@ -66,6 +74,7 @@ pub struct Watcher {
     hub: HubClient,
     settings: WorkerSettings,
     preimages: PreimageKey,
+    link: stream::StreamLink,
 }
 
 fn at(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
@@ -88,11 +97,48 @@ impl Watcher {
             hub,
             settings,
             preimages,
+            link: stream::StreamLink::default(),
+        }
+    }
+
+    /// What this watcher shares with its store-change follower.
+    pub fn stream_link(&self) -> &stream::StreamLink {
+        &self.link
+    }
+
+    /// The follower of the hub's store changes for this watcher (spawned by [`Watcher::run`]
+    /// when `settings.stream.enabled`).
+    pub fn follower(&self) -> stream::Follower {
+        let s = &self.settings;
+        stream::Follower {
+            store: self.store.clone(),
+            hub: self.hub.clone(),
+            settings: s.stream.clone(),
+            link: self.link.clone(),
+            pull_in_horizon: s
+                .schedule
+                .open_interval
+                .max(s.schedule.fresh_interval)
+                .max(s.lease)
+                + Duration::from_secs(1),
+            worker_id: format!(
+                "{}-{:08x}",
+                std::process::id(),
+                rand::thread_rng().gen::<u32>()
+            ),
         }
     }
 
     /// Runs until `shutdown` turns true: claims due tips and checks them; prunes old nonces.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let follower = if self.settings.stream.enabled {
+            fiber_link_metrics::global().stream_state(fiber_link_metrics::StreamState::Down);
+            Some(tokio::spawn(self.follower().run(shutdown.clone())))
+        } else {
+            fiber_link_metrics::global().stream_state(fiber_link_metrics::StreamState::Off);
+            info!("the hub's store-change stream is not followed ([worker] stream = false); settlement is detected by polling");
+            None
+        };
         let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
         loop {
             if *shutdown.borrow() {
@@ -116,9 +162,13 @@ impl Watcher {
             if worked == 0 {
                 tokio::select! {
                     _ = tokio::time::sleep(self.settings.idle_poll) => {}
+                    _ = self.link.wake.notified() => {}
                     _ = shutdown.changed() => {}
                 }
             }
+        }
+        if let Some(f) = follower {
+            let _ = f.await;
         }
         info!("settlement watcher stopped");
     }
@@ -164,11 +214,15 @@ impl Watcher {
         }
     }
 
+    /// On the slow schedule while this worker follows the hub's store changes.
     fn next_check(&self, state: TipState, tip: &DueTip, late_checks: i32) -> Option<DateTime<Utc>> {
-        self.settings
-            .schedule
-            .next_check(state, self.clock(tip), late_checks.max(0) as u32)
-            .map(from_ms)
+        let s = &self.settings.schedule;
+        if self.link.is_up() {
+            s.next_check_streamed(state, self.clock(tip))
+        } else {
+            s.next_check(state, self.clock(tip), late_checks.max(0) as u32)
+        }
+        .map(from_ms)
     }
 
     async fn backoff(

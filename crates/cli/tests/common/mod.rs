@@ -87,6 +87,7 @@ pub fn fast_schedule() -> Schedule {
         fresh_interval: Duration::from_millis(100),
         fresh_window: Duration::from_secs(60),
         open_interval: Duration::from_millis(300),
+        streamed_interval: Duration::from_secs(600),
         watched_interval: Duration::from_millis(50),
         expiry_grace: Duration::from_millis(200),
         late_initial: Duration::from_millis(200),
@@ -281,6 +282,24 @@ impl Stack {
         w.idle_poll = Duration::from_millis(20);
         w.lease = Duration::from_secs(5);
         w.invoice_grace = Duration::from_millis(300);
+        // The polling path; the store-change stream has its own tests (stream.rs).
+        w.stream.enabled = false;
+        w
+    }
+
+    /// [`Stack::worker_settings`] following the hub's store-change stream, with short timings.
+    pub fn streaming_worker_settings(&self) -> WorkerSettings {
+        let mut w = self.worker_settings();
+        w.stream = fiber_link_worker::stream::StreamSettings {
+            enabled: true,
+            idle: Duration::from_secs(2),
+            // longer than the API's 2 s between readings of it
+            lease: Duration::from_secs(3),
+            coalesce: Duration::from_millis(5),
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_millis(400),
+            retry_unavailable: Duration::from_millis(500),
+        };
         w
     }
 

@@ -1,0 +1,421 @@
+//! Settlement from the hub's store-change stream (the simulator's `subscribe_store_changes`):
+//! a payment is credited without waiting for a poll; a stream that drops, loses, delays,
+//! duplicates or garbles events loses nothing and credits nothing twice; a hub without the
+//! module is polled as before.
+
+mod common;
+
+use common::*;
+use fiber_link_client::SignedClient;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Everything this test binary logs, for the tests that look for a log line.
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let w = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn,fiber_link_worker=info")
+            .with_writer(move || Writer(w.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct Writer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Writer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logged(needle: &str) -> bool {
+    String::from_utf8_lossy(&logs().lock().unwrap()).contains(needle)
+}
+
+/// A schedule whose polls could not find a payment within the tests' waits.
+fn slow_polls(s: &Stack) -> fiber_link_worker::WorkerSettings {
+    let mut w = s.streaming_worker_settings();
+    w.schedule.fresh_interval = Duration::from_secs(60);
+    w.schedule.open_interval = Duration::from_secs(60);
+    w.schedule.watched_interval = Duration::from_secs(60);
+    w
+}
+
+async fn stack() -> Stack {
+    logs();
+    Stack::start().await
+}
+
+async fn wait_followed(s: &Stack) {
+    let start = Instant::now();
+    while s.store.stream_followed_until().await.unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no worker follows the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn create(c: &SignedClient, post: &str) -> Value {
+    let mut p = tip_params("0.1");
+    p["post_id"] = json!(post);
+    c.result("tip.create", p).await.unwrap()
+}
+
+fn id(t: &Value) -> &str {
+    t["tip_id"].as_str().unwrap()
+}
+
+async fn next_check(s: &Stack, t: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    let uuid = uuid::Uuid::parse_str(id(t)).unwrap();
+    s.store
+        .tip(&s.app_id, uuid)
+        .await
+        .unwrap()
+        .unwrap()
+        .next_check_at
+}
+
+async fn settle_count(s: &Stack) -> i64 {
+    s.ledger_count("SELECT count(*) FROM ledger_transactions WHERE kind = 'tip_settle'")
+        .await
+}
+
+async fn hub_calls(s: &Stack, method: &str) -> u64 {
+    s.sim("sim_stats", json!({})).await["calls"][method]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_payment_is_credited_from_the_stream_without_waiting_for_a_poll() {
+    let s = stack().await;
+    let c = s.client();
+    s.start_worker_with(slow_polls(&s)).await;
+    wait_followed(&s).await;
+    // give the API's cached reading of the lease time to see it
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let mut tips = Vec::new();
+    for i in 0..5 {
+        tips.push(create(&c, &format!("p{i}")).await);
+    }
+    for t in &tips {
+        let next = next_check(&s, t).await.unwrap();
+        assert!(
+            next > chrono::Utc::now() + chrono::Duration::seconds(500),
+            "a new tip is scheduled on the stream's slow schedule: {next}"
+        );
+    }
+    let before = hub_calls(&s, "get_invoice").await;
+    for t in &tips {
+        let started = Instant::now();
+        s.sim(
+            "sim_pay_invoice",
+            json!({"invoice": t["invoice"], "delay_ms": 1}),
+        )
+        .await;
+        s.wait_state(&c, id(t), "SETTLED", Duration::from_secs(5))
+            .await;
+        let took = started.elapsed();
+        // the polls are 60 s and 600 s apart: only the stream can explain this
+        assert!(took < Duration::from_secs(5), "settled in {took:?}");
+    }
+    // Received and Paid are announced; each may cost a get_invoice, nothing else polls
+    let calls = hub_calls(&s, "get_invoice").await - before;
+    assert!(
+        calls <= 2 * tips.len() as u64,
+        "{calls} get_invoice calls for {} paid tips",
+        tips.len()
+    );
+    assert_eq!(settle_count(&s).await, 5);
+}
+
+#[tokio::test]
+async fn a_stream_that_lost_events_is_swept_when_it_comes_back() {
+    let s = stack().await;
+    let c = s.client();
+    s.start_worker_with(slow_polls(&s)).await;
+    wait_followed(&s).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let a = create(&c, "a").await;
+    let b = create(&c, "b").await;
+    // the connection looks alive but announces nothing (a half-dead connection)
+    s.sim("sim_set_stream", json!({"loss": 1.0})).await;
+    s.sim(
+        "sim_pay_invoice",
+        json!({"invoice": a["invoice"], "delay_ms": 1}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let t = c
+        .result("tip.get", json!({"tip_id": id(&a)}))
+        .await
+        .unwrap();
+    assert_ne!(
+        t["state"], "SETTLED",
+        "nothing announced the payment and no poll is due"
+    );
+    // the stream drops and comes back: what was missed is found by the sweep
+    s.sim("sim_set_stream", json!({"loss": 0.0})).await;
+    s.sim("sim_drop_streams", json!({})).await;
+    s.wait_state(&c, id(&a), "SETTLED", Duration::from_secs(5))
+        .await;
+    let b_now = c
+        .result("tip.get", json!({"tip_id": id(&b)}))
+        .await
+        .unwrap();
+    assert_eq!(b_now["state"], "UNPAID", "the unpaid tip stays unpaid");
+    // and the new subscription carries the next payment
+    wait_followed(&s).await;
+    s.sim(
+        "sim_pay_invoice",
+        json!({"invoice": b["invoice"], "delay_ms": 1}),
+    )
+    .await;
+    s.wait_state(&c, id(&b), "SETTLED", Duration::from_secs(5))
+        .await;
+    assert_eq!(settle_count(&s).await, 2);
+    assert!(logged("the hub's store-change stream ended"));
+}
+
+#[tokio::test]
+async fn while_nobody_follows_the_stream_open_tips_are_polled_again() {
+    let s = stack().await;
+    let c = s.client();
+    let mut w = s.streaming_worker_settings();
+    w.schedule.fresh_interval = Duration::from_millis(100);
+    s.start_worker_with(w).await;
+    wait_followed(&s).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let tips = [create(&c, "a").await, create(&c, "b").await];
+    assert!(
+        next_check(&s, &tips[0]).await.unwrap()
+            > chrono::Utc::now() + chrono::Duration::seconds(500)
+    );
+    // the node restarts without its pubsub module: the lease runs out
+    s.sim("sim_set_stream", json!({"enabled": false})).await;
+    let start = Instant::now();
+    while s.store.stream_followed_until().await.unwrap().is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the lease ran out"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // pulled back onto the polling schedule
+    let start = Instant::now();
+    loop {
+        let next = next_check(&s, &tips[0]).await.unwrap();
+        if next < chrono::Utc::now() + chrono::Duration::seconds(5) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "open tips were not pulled in: {next}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // paid while nobody listens: found by polling
+    for t in &tips {
+        s.sim(
+            "sim_pay_invoice",
+            json!({"invoice": t["invoice"], "delay_ms": 1}),
+        )
+        .await;
+    }
+    for t in &tips {
+        s.wait_state(&c, id(t), "SETTLED", Duration::from_secs(5))
+            .await;
+    }
+    // a new tip meanwhile is scheduled for polling by the API
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let late = create(&c, "late").await;
+    assert!(
+        next_check(&s, &late).await.unwrap() < chrono::Utc::now() + chrono::Duration::seconds(5)
+    );
+    // the module comes back: followed again
+    s.sim("sim_set_stream", json!({"enabled": true})).await;
+    wait_followed(&s).await;
+    assert_eq!(settle_count(&s).await, 2);
+}
+
+#[tokio::test]
+async fn duplicated_delayed_and_unknown_events_change_nothing() {
+    let s = stack().await;
+    let c = s.client();
+    s.start_worker_with(slow_polls(&s)).await;
+    wait_followed(&s).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let paid = create(&c, "paid").await;
+    let open = create(&c, "open").await;
+    s.sim(
+        "sim_pay_invoice",
+        json!({"invoice": paid["invoice"], "delay_ms": 1}),
+    )
+    .await;
+    s.wait_state(&c, id(&paid), "SETTLED", Duration::from_secs(5))
+        .await;
+    let paid_hash = c
+        .result("tip.get", json!({"tip_id": id(&paid)}))
+        .await
+        .unwrap()["payment_hash"]
+        .clone();
+    let open_hash = c
+        .result("tip.get", json!({"tip_id": id(&open)}))
+        .await
+        .unwrap()["payment_hash"]
+        .clone();
+    let events_before: i64 = s.ledger_count("SELECT count(*) FROM tip_events").await;
+    // the Paid event again and again, Paid for an invoice that is open, and hashes of no tip
+    for _ in 0..20 {
+        s.sim("sim_emit", json!({"event": {"PutCkbInvoiceStatus": {"payment_hash": paid_hash, "invoice_status": "Paid"}}})).await;
+    }
+    s.sim("sim_emit", json!({"event": {"PutCkbInvoiceStatus": {"payment_hash": open_hash, "invoice_status": "Paid"}}})).await;
+    for i in 0..20 {
+        let h = format!("0x{:064x}", 0xdead_0000u64 + i);
+        s.sim("sim_emit", json!({"event": {"PutCkbInvoiceStatus": {"payment_hash": h, "invoice_status": "Paid"}}})).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        settle_count(&s).await,
+        1,
+        "one credit, however often it is announced"
+    );
+    let open_now = c
+        .result("tip.get", json!({"tip_id": id(&open)}))
+        .await
+        .unwrap();
+    assert_eq!(
+        open_now["state"], "UNPAID",
+        "an event is a hint: the hub still says Open"
+    );
+    let events_after: i64 = s.ledger_count("SELECT count(*) FROM tip_events").await;
+    assert_eq!(events_before, events_after, "no tip changed");
+    // delayed events: still credited, once
+    s.sim("sim_set_stream", json!({"delay_ms": 700})).await;
+    let started = Instant::now();
+    s.sim(
+        "sim_pay_invoice",
+        json!({"invoice": open["invoice"], "delay_ms": 1}),
+    )
+    .await;
+    s.wait_state(&c, id(&open), "SETTLED", Duration::from_secs(5))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "it waited for the delayed event"
+    );
+    assert_eq!(settle_count(&s).await, 2);
+    let per_tip: i64 = s
+        .ledger_count("SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM ledger_transactions GROUP BY tip_id) x")
+        .await;
+    assert_eq!(per_tip, 1);
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_dropped_with_a_log_line_and_the_stream_goes_on() {
+    let s = stack().await;
+    let c = s.client();
+    s.start_worker_with(slow_polls(&s)).await;
+    wait_followed(&s).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for bad in [
+        json!({"PutCkbInvoiceStatus": {"payment_hash": "0xnothex", "invoice_status": "Paid"}}),
+        json!({"PutCkbInvoiceStatus": {"payment_hash": format!("0x{}", "ab".repeat(32)), "invoice_status": "Spent"}}),
+        json!(["not", "an", "event"]),
+    ] {
+        s.sim("sim_emit", json!({ "event": bad })).await;
+    }
+    let start = Instant::now();
+    while !logged("a malformed store-change event was dropped") {
+        assert!(start.elapsed() < Duration::from_secs(5), "no log line");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t = create(&c, "after").await;
+    s.sim(
+        "sim_pay_invoice",
+        json!({"invoice": t["invoice"], "delay_ms": 1}),
+    )
+    .await;
+    s.wait_state(&c, id(&t), "SETTLED", Duration::from_secs(5))
+        .await;
+    let stats = s.sim("sim_stream_stats", json!({})).await;
+    assert_eq!(stats["subscribers"], 1, "the same subscription: {stats}");
+}
+
+#[tokio::test]
+async fn a_hub_without_the_module_is_polled() {
+    let s = stack().await;
+    let c = s.client();
+    s.sim("sim_set_stream", json!({"enabled": false})).await;
+    let mut w = s.streaming_worker_settings();
+    w.schedule.fresh_interval = Duration::from_millis(100);
+    s.start_worker_with(w).await;
+    let start = Instant::now();
+    while !logged("the hub offers no store-change stream") {
+        assert!(start.elapsed() < Duration::from_secs(5), "no log line");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(s.store.stream_followed_until().await.unwrap().is_none());
+    let t = create(&c, "p").await;
+    assert!(
+        next_check(&s, &t).await.unwrap() < chrono::Utc::now() + chrono::Duration::seconds(5),
+        "polled as before"
+    );
+    s.sim(
+        "sim_pay_invoice",
+        json!({"invoice": t["invoice"], "delay_ms": 1}),
+    )
+    .await;
+    s.wait_state(&c, id(&t), "SETTLED", Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test]
+async fn several_followers_credit_each_payment_once() {
+    let s = stack().await;
+    let c = s.client();
+    let mut w = slow_polls(&s);
+    w.batch = 3;
+    s.start_worker_with(w.clone()).await;
+    s.start_worker_with(w.clone()).await;
+    s.start_worker_with(w).await;
+    wait_followed(&s).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let followers: i64 = s
+        .ledger_count("SELECT count(*) FROM stream_followers")
+        .await;
+    assert_eq!(followers, 3);
+    let mut tips = Vec::new();
+    for i in 0..30 {
+        tips.push(create(&c, &format!("p{i}")).await);
+    }
+    for t in &tips {
+        s.sim(
+            "sim_pay_invoice",
+            json!({"invoice": t["invoice"], "delay_ms": 1}),
+        )
+        .await;
+    }
+    for t in &tips {
+        s.wait_state(&c, id(t), "SETTLED", Duration::from_secs(10))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(settle_count(&s).await, 30);
+    let per_tip: i64 = s
+        .ledger_count("SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM ledger_transactions GROUP BY tip_id) x")
+        .await;
+    assert_eq!(per_tip, 1);
+}
