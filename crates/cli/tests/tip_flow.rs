@@ -88,6 +88,22 @@ async fn a_paid_tip_settles_once_and_credits_the_author() {
         .collect();
     assert_eq!(states.first(), Some(&"UNPAID"));
     assert_eq!(states.last(), Some(&"SETTLED"));
+    // the first two come from the tip row itself: created, then the invoice the API attached
+    let first: Vec<(&str, &str)> = full["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|e| (e["detail"].as_str().unwrap(), e["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(first, [("created", "api"), ("invoice issued", "api")]);
+    let at = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert_eq!(at(&full["events"][0]["at"]), at(&full["created_at"]));
+    assert_eq!(at(&full["events"][1]["at"]), at(&full["invoice_at"]));
 }
 
 #[tokio::test]

@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "stream followers",
         include_str!("../migrations/0006_stream_followers.sql"),
     ),
+    (
+        7,
+        "lean tip create",
+        include_str!("../migrations/0007_lean_tip_create.sql"),
+    ),
 ];
 
 /// The channel `tip_intents` changes are announced on (payload: the tip id).

@@ -219,7 +219,8 @@ impl Store {
             }
         }
         // One statement (one implicit transaction, one round trip): the two users (created on
-        // first sight), the tip, and its first event.
+        // first sight), the tip, and its audit record. Its "created" event is the row itself
+        // (see tip_events).
         for _ in 0..3 {
             let inserted = sqlx::query(
                 "WITH wanted(external_id) AS (VALUES ($4::text), ($5::text)),
@@ -239,10 +240,14 @@ impl Store {
                                      (SELECT id FROM u WHERE external_id = $5 LIMIT 1),
                                      $6, $7::numeric, $8, $9, $10, $11, 'UNPAID', $12, $13
                               ON CONFLICT (app_id, idempotency_key) DO NOTHING
-                              RETURNING id, app_id, created_at)
-                 INSERT INTO tip_events (tip_id, app_id, to_state, source, detail)
-                 SELECT id, app_id, 'UNPAID', 'api', 'created' FROM tip
-                 RETURNING at",
+                              RETURNING id, app_id, created_at, from_user_id, to_user_id, asset,
+                                        amount, post_id),
+                      audit AS (INSERT INTO audit_log (app_id, event, actor, tip_id, user_id, payer_id, detail)
+                                SELECT app_id, 'tip.created', 'api', id, to_user_id, from_user_id,
+                                       jsonb_build_object('to', 'UNPAID', 'detail', 'created',
+                                           'asset', asset, 'amount', amount::text, 'post_id', post_id)
+                                  FROM tip)
+                 SELECT created_at AS at FROM tip",
             )
             .bind(t.id)
             .bind(&t.app_id)
@@ -339,10 +344,22 @@ impl Store {
         row.as_ref().map(tip_from_row).transpose()
     }
 
+    /// A tip's events in order. The first two come from the tip row itself (since migration 7
+    /// they are not written as event rows): "created" at `created_at`, and "invoice issued" at
+    /// `invoice_at` by `invoice_source`.
     pub async fn tip_events(&self, app_id: &str, id: Uuid) -> Result<Vec<TipEvent>> {
         let rows = sqlx::query(
-            "SELECT at, from_state, to_state, source, hub_status, detail FROM tip_events
-              WHERE tip_id = $1 AND app_id = $2 ORDER BY id",
+            "SELECT at, from_state, to_state, source, hub_status, detail, id AS ord FROM tip_events
+              WHERE tip_id = $1 AND app_id = $2
+             UNION ALL
+             SELECT created_at, NULL, 'UNPAID', 'api', NULL, 'created', -2 FROM tip_intents t
+              WHERE id = $1 AND app_id = $2
+                AND NOT EXISTS (SELECT 1 FROM tip_events e
+                                 WHERE e.tip_id = t.id AND e.app_id = t.app_id AND e.from_state IS NULL)
+             UNION ALL
+             SELECT invoice_at, 'UNPAID', 'UNPAID', invoice_source, NULL, 'invoice issued', -1
+               FROM tip_intents WHERE id = $1 AND app_id = $2 AND invoice_source IS NOT NULL
+             ORDER BY at, ord",
         )
         .bind(id)
         .bind(app_id)
@@ -385,16 +402,19 @@ impl Store {
         let ids: Vec<Uuid> = batch.iter().map(|b| b.0).collect();
         let apps: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
         let invoices: Vec<&str> = batch.iter().map(|b| b.2.as_str()).collect();
+        // The invoice's "issued" event is the row's invoice_at and invoice_source. The commit does
+        // not wait for the disk (synchronous_commit off for this one transaction): if the
+        // database crashes before the write reaches it, the tip is left without its invoice, and
+        // the watcher reads the invoice back from the hub by the payment hash that was stored
+        // first (Watcher::complete_invoice).
         let done: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-            "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, app_id, invoice)),
-                  upd AS (UPDATE tip_intents t
-                             SET invoice = v.invoice, invoice_at = now(), updated_at = now()
-                            FROM v
-                           WHERE t.id = v.id AND t.app_id = v.app_id AND t.invoice IS NULL
-                          RETURNING t.id, t.app_id, t.state, t.invoice_at),
-                  ev AS (INSERT INTO tip_events (tip_id, app_id, from_state, to_state, source, detail)
-                         SELECT id, app_id, state, state, $4, 'invoice issued' FROM upd)
-             SELECT id, invoice_at FROM upd",
+            "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)),
+                  v AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, app_id, invoice))
+             UPDATE tip_intents t
+                SET invoice = v.invoice, invoice_at = now(), invoice_source = $4, updated_at = now()
+               FROM v, lazy
+              WHERE t.id = v.id AND t.app_id = v.app_id AND t.invoice IS NULL
+             RETURNING t.id, t.invoice_at",
         )
         .bind(&ids)
         .bind(&apps)
