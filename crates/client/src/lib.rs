@@ -65,6 +65,11 @@ impl SignedClient {
         &self.base
     }
 
+    /// The same app's client for another API address (another instance of the service).
+    pub fn with_base(&self, base: &str) -> SignedClient {
+        SignedClient::new(base, &self.app_id, &self.secret)
+    }
+
     /// The four auth headers for `body`, signed with `ts` and `nonce`.
     pub fn headers(&self, ts: i64, nonce: &str, body: &[u8]) -> Vec<(&'static str, String)> {
         vec![

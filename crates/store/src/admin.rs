@@ -47,6 +47,25 @@ impl Store {
         Ok(())
     }
 
+    /// The process ids of this database server's backends and background processes (for a
+    /// benchmark that counts the server's CPU time on the same machine).
+    pub async fn server_pids(&self) -> Result<Vec<i32>> {
+        Ok(sqlx::query_scalar("SELECT pid FROM pg_stat_activity")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// How many of these tips are in one of `states`.
+    pub async fn count_in_states(&self, ids: &[Uuid], states: &[&str]) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM tip_intents WHERE id = ANY($1) AND state = ANY($2)",
+        )
+        .bind(ids)
+        .bind(states)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Up to `n` tip ids, any app.
     pub async fn some_tip_ids(&self, n: i64) -> Result<Vec<Uuid>> {
         Ok(sqlx::query_scalar("SELECT id FROM tip_intents LIMIT $1")

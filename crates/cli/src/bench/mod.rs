@@ -4,9 +4,11 @@
 //!
 //! Figures are printed, never asserted: this is a measurement, not a test.
 
+mod cpu;
 mod load;
 mod reads;
 mod report;
+mod settlement;
 mod setup;
 mod tips;
 
@@ -25,14 +27,17 @@ pub struct BenchArgs {
     /// Seconds of the sustained tip.create run (0 skips it).
     #[arg(long, default_value_t = 300)]
     sustain_secs: u64,
-    /// Open invoices for the settlement run.
+    /// Open invoices for the settlement run (`settlement`: the larger of its two sizes; the
+    /// smaller is 10,000).
     #[arg(long, default_value_t = 10_000)]
     open_invoices: usize,
     /// Invoices paid (at 50 per second) during the settlement run.
     #[arg(long, default_value_t = 500)]
     paid: usize,
-    /// `tips` (tip.create, tip.get, settlement, sustained) or `reads` (an app seeded with 100,000
-    /// tips and 1,000,000 ledger entries: dashboard.summary, tip.list, balance.get).
+    /// `tips` (tip.create, tip.get, settlement, sustained), `settlement` (stream on and off at
+    /// 10,000 and --open-invoices open invoices: idle hub load, settlement lag, hub calls per
+    /// paid and per expired tip) or `reads` (an app seeded with 100,000 tips and 1,000,000
+    /// ledger entries: dashboard.summary, tip.list, balance.get).
     #[arg(long, default_value = "tips")]
     scenario: String,
     /// Keep the benchmark database afterwards (to look at its query plans).
@@ -45,6 +50,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     match a.scenario.as_str() {
         "reads" => reads::run(&a, bench).await,
         "tips" => tips::run(&a, bench).await,
-        _ => bail!("--scenario must be tips or reads"),
+        "settlement" => settlement::run(&a, bench).await,
+        _ => bail!("--scenario must be tips, settlement or reads"),
     }
 }

@@ -18,6 +18,9 @@ pub(super) struct Proc {
 }
 
 impl Proc {
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
     pub(super) fn peak_rss_mb(&self) -> Option<f64> {
         proc_status_kb(self.child.id(), "VmHWM:").map(|kb| kb as f64 / 1024.0)
     }
@@ -39,7 +42,7 @@ fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn free_port() -> Result<u16> {
+pub(super) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -51,7 +54,7 @@ fn db_url_for(admin: &str, name: &str) -> String {
     format!("{base}/{name}{query}")
 }
 
-async fn wait_http(url: &str) -> Result<()> {
+pub(super) async fn wait_http(url: &str) -> Result<()> {
     let http = reqwest::Client::new();
     for _ in 0..200 {
         if http.get(url).send().await.is_ok() {
@@ -97,9 +100,20 @@ impl Cmds {
     }
 
     pub(super) fn spawn(&self, name: &'static str, args: &[&str]) -> Result<Proc> {
+        self.spawn_env(name, args, &[])
+    }
+
+    /// [`Cmds::spawn`] with more environment variables (they win over the config file).
+    pub(super) fn spawn_env(
+        &self,
+        name: &'static str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Proc> {
         let mut cmd = Command::new(&self.exe);
         cmd.args(args);
         self.envs(&mut cmd);
+        cmd.envs(env.iter().copied());
         Ok(Proc {
             name,
             child: cmd.spawn().with_context(|| format!("starting {name}"))?,

@@ -1,6 +1,7 @@
 //! The `tips` scenario: settlement lag under one worker, reconcile and backfill over what it left,
 //! tip.create and tip.get at several concurrencies, a sustained tip.create run, peak memory.
 
+use super::cpu::Cpu;
 use super::load::{load, load_n, tip_create};
 use super::report::{percentile_ms, Run};
 use super::setup::{sqlx_drop_db, Bench};
@@ -80,8 +81,6 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
         "worker hub calls: {calls} get_invoice/cancel_invoice in {secs:.1} s = {:.0}/s",
         calls as f64 / secs
     );
-    // The API runs are measured without the worker: it would otherwise poll every invoice those
-    // runs create, and the figures would mix the two processes' demands on the two cores.
     let worker_peak = worker.peak_rss_mb().unwrap_or(f64::NAN);
     drop(worker);
 
@@ -127,28 +126,44 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
     // start the API runs from a quiet server, not in the settlement phase's autovacuum
     store.settle_down().await?;
 
+    // The API runs are measured with a worker running, as in production. While it follows the
+    // hub's store changes it does no work for fresh tips (their payments are announced), so the
+    // figures are the request path's own.
+    let worker = cmds.spawn("worker", &["worker"])?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let procs = [
+        ("serve", serve.pid()),
+        ("worker", worker.pid()),
+        ("hubsim", hubsim.pid()),
+    ];
     println!(
-        "\n## tip.create (each: nonce + tip row + hub new_invoice + invoice row; worker stopped)"
+        "\n## tip.create (each: nonce + tip row + hub new_invoice + invoice row; worker running, stream on)"
     );
     Run::print_header();
     for clients in [1usize, 8, 32] {
+        let before = Cpu::read(&procs, &store).await;
         let mut r = load(&client, clients, a.level_secs, tip_create).await;
+        let after = Cpu::read(&procs, &store).await;
         r.print_row(clients);
+        after.print_per_op(&before, r.latencies_us.len() as u64, "tip.create");
     }
 
     store.settle_down().await?;
-    println!("\n## tip.get (database only; each consumes a nonce)");
+    println!("\n## tip.get (database only; each consumes a nonce; worker running)");
     let ids: Vec<String> = sqlx_ids(&store, 5000).await?;
     let ids = Arc::new(ids);
     Run::print_header();
     for clients in [8usize, 32] {
         let ids = ids.clone();
+        let before = Cpu::read(&procs, &store).await;
         let mut r = load(&client, clients, a.level_secs, move |n, seq| {
             let id = &ids[(n * 7919 + seq as usize * 104_729) % ids.len()];
             ("tip.get".into(), json!({"tip_id": id}))
         })
         .await;
+        let after = Cpu::read(&procs, &store).await;
         r.print_row(clients);
+        after.print_per_op(&before, r.latencies_us.len() as u64, "tip.get");
     }
 
     if a.sustain_secs > 0 {
@@ -157,8 +172,8 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
             a.sustain_secs
         );
         println!(
-            "{:>8} {:>10} {:>9} {:>9} {:>12}",
-            "minute", "req/s", "p50 ms", "p99 ms", "serve RSS MB"
+            "{:>8} {:>10} {:>9} {:>9} {:>12} {:>13}",
+            "minute", "req/s", "p50 ms", "p99 ms", "serve RSS MB", "worker RSS MB"
         );
         let mut left = a.sustain_secs;
         let mut minute = 1;
@@ -166,12 +181,13 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
             let secs = left.min(60);
             let mut r = load(&client, 32, secs, tip_create).await;
             println!(
-                "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>12.1}",
+                "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>12.1} {:>13.1}",
                 minute,
                 r.rps(),
                 r.pct(0.5),
                 r.pct(0.99),
-                serve.rss_mb().unwrap_or(f64::NAN)
+                serve.rss_mb().unwrap_or(f64::NAN),
+                worker.rss_mb().unwrap_or(f64::NAN)
             );
             left -= secs;
             minute += 1;
@@ -179,7 +195,13 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
     }
 
     println!("\n## peak resident memory (VmHWM)");
-    println!("{:>8}: {:.1} MB", "worker", worker_peak);
+    println!(
+        "{:>8}: {:.1} MB (settlement phase), {:.1} MB (API runs)",
+        "worker",
+        worker_peak,
+        worker.peak_rss_mb().unwrap_or(f64::NAN)
+    );
+    drop(worker);
     for p in [&serve, &hubsim] {
         println!(
             "{:>8}: {:.1} MB",
@@ -194,7 +216,12 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
     Ok(())
 }
 
-async fn sim_call(http: &reqwest::Client, url: &str, method: &str, params: Value) -> Result<Value> {
+pub(super) async fn sim_call(
+    http: &reqwest::Client,
+    url: &str,
+    method: &str,
+    params: Value,
+) -> Result<Value> {
     let v: Value = http
         .post(url)
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": [params]}))
@@ -207,7 +234,7 @@ async fn sim_call(http: &reqwest::Client, url: &str, method: &str, params: Value
         .ok_or_else(|| anyhow!("{method}: {v}"))
 }
 
-fn get_invoice_calls(stats: &Value) -> u64 {
+pub(super) fn get_invoice_calls(stats: &Value) -> u64 {
     stats["calls"]["get_invoice"].as_u64().unwrap_or(0)
         + stats["calls"]["cancel_invoice"].as_u64().unwrap_or(0)
 }
@@ -221,7 +248,7 @@ async fn sqlx_ids(store: &Store, n: i64) -> Result<Vec<String>> {
         .collect())
 }
 
-async fn settled_times(
+pub(super) async fn settled_times(
     store: &Store,
     ids: &[(String, String)],
 ) -> Result<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>> {
