@@ -270,7 +270,7 @@ impl NonceBook {
     pub fn start(store: Store) -> NonceBook {
         NonceBook(Batcher::start(
             512,
-            4,
+            1,
             move |pairs: Vec<(String, String)>| {
                 let store = store.clone();
                 async move {

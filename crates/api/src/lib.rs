@@ -155,7 +155,7 @@ impl AppState {
         tokio::spawn(async move { forward.0.forward_tip_changes(forward.1).await });
         let invoice_store = store.clone();
         let invoices =
-            batch::Batcher::start(256, 4, move |b: Vec<(uuid::Uuid, String, String)>| {
+            batch::Batcher::start(256, 1, move |b: Vec<(uuid::Uuid, String, String)>| {
                 let store = invoice_store.clone();
                 async move {
                     store

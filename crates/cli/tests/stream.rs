@@ -101,6 +101,9 @@ async fn hub_calls(s: &Stack, method: &str) -> u64 {
 #[tokio::test]
 async fn a_payment_is_credited_from_the_stream_without_waiting_for_a_poll() {
     let s = stack().await;
+    if s.skip_on_real_hub("stats, store-change stream controls") {
+        return;
+    }
     let c = s.client();
     s.start_worker_with(slow_polls(&s)).await;
     wait_followed(&s).await;
@@ -144,6 +147,9 @@ async fn a_payment_is_credited_from_the_stream_without_waiting_for_a_poll() {
 #[tokio::test]
 async fn a_stream_that_lost_events_is_swept_when_it_comes_back() {
     let s = stack().await;
+    if s.skip_on_real_hub("drop_streams, set_stream, store-change stream controls") {
+        return;
+    }
     let c = s.client();
     s.start_worker_with(slow_polls(&s)).await;
     wait_followed(&s).await;
@@ -192,6 +198,9 @@ async fn a_stream_that_lost_events_is_swept_when_it_comes_back() {
 #[tokio::test]
 async fn while_nobody_follows_the_stream_open_tips_are_polled_again() {
     let s = stack().await;
+    if s.skip_on_real_hub("set_stream, store-change stream controls") {
+        return;
+    }
     let c = s.client();
     let mut w = s.streaming_worker_settings();
     w.schedule.fresh_interval = Duration::from_millis(100);
@@ -253,6 +262,9 @@ async fn while_nobody_follows_the_stream_open_tips_are_polled_again() {
 #[tokio::test]
 async fn duplicated_delayed_and_unknown_events_change_nothing() {
     let s = stack().await;
+    if s.skip_on_real_hub("emit, set_stream, store-change stream controls") {
+        return;
+    }
     let c = s.client();
     s.start_worker_with(slow_polls(&s)).await;
     wait_followed(&s).await;
@@ -326,6 +338,9 @@ async fn duplicated_delayed_and_unknown_events_change_nothing() {
 #[tokio::test]
 async fn a_malformed_event_is_dropped_with_a_log_line_and_the_stream_goes_on() {
     let s = stack().await;
+    if s.skip_on_real_hub("emit, stream_stats, store-change stream controls") {
+        return;
+    }
     let c = s.client();
     s.start_worker_with(slow_polls(&s)).await;
     wait_followed(&s).await;
@@ -357,6 +372,9 @@ async fn a_malformed_event_is_dropped_with_a_log_line_and_the_stream_goes_on() {
 #[tokio::test]
 async fn a_hub_without_the_module_is_polled() {
     let s = stack().await;
+    if s.skip_on_real_hub("set_stream, store-change stream controls") {
+        return;
+    }
     let c = s.client();
     s.sim("sim_set_stream", json!({"enabled": false})).await;
     let mut w = s.streaming_worker_settings();
@@ -385,6 +403,9 @@ async fn a_hub_without_the_module_is_polled() {
 #[tokio::test]
 async fn several_followers_credit_each_payment_once() {
     let s = stack().await;
+    if s.skip_on_real_hub("store-change stream controls") {
+        return;
+    }
     let c = s.client();
     let mut w = slow_polls(&s);
     w.batch = 3;
@@ -418,4 +439,24 @@ async fn several_followers_credit_each_payment_once() {
         .ledger_count("SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM ledger_transactions GROUP BY tip_id) x")
         .await;
     assert_eq!(per_tip, 1);
+}
+
+#[tokio::test]
+async fn an_invoice_cancelled_at_the_hub_ends_its_tip_at_once() {
+    let s = stack().await;
+    if s.skip_on_real_hub("store-change stream controls") {
+        return;
+    }
+    let c = s.client();
+    s.start_worker_with(slow_polls(&s)).await;
+    wait_followed(&s).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let t = create(&c, "cancelled").await;
+    let hash = fiber_link_fnn::hash256(t["payment_hash"].as_str().unwrap()).unwrap();
+    // someone cancels it at the hub (the operator with fnn-cli): only the stream can tell
+    let r = s.hub.cancel_invoice(hash).await.unwrap();
+    assert_eq!(format!("{:?}", r.status), "Cancelled");
+    s.wait_state(&c, id(&t), "FAILED", Duration::from_secs(5))
+        .await;
+    assert_eq!(settle_count(&s).await, 0);
 }

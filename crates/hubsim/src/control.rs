@@ -91,6 +91,7 @@ impl HubSim {
                     .map(|(h, inv)| {
                         json!({
                             "payment_hash": format!("0x{}", hex::encode(h)),
+                            "invoice_address": inv.address,
                             "status": inv.status(now),
                             "amount": inv.invoice.amount().map(|a| a.to_string()),
                         })

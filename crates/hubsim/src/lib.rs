@@ -79,6 +79,9 @@ pub struct Faults {
     pub error_rate: f64,
     /// Every FNN call fails with HTTP 503, as if the node were down.
     pub down: bool,
+    /// Added after an FNN call is carried out, before it is answered: the node did the work, the
+    /// answer is late (a caller that dies meanwhile never learns of it).
+    pub answer_delay_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -400,6 +403,9 @@ async fn handle(State(sim): State<HubSim>, headers: HeaderMap, body: Bytes) -> R
         }
     }
     let r = sim.dispatch(&method, &params);
+    if faults.answer_delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.answer_delay_ms)).await;
+    }
     axum::Json(rpc_response(id, r)).into_response()
 }
 

@@ -213,11 +213,7 @@ impl Store {
     /// Persists a tip (the record of intent) before any hub call. With an idempotency key that
     /// was used before, returns the existing tip instead.
     pub async fn create_tip(&self, t: &NewTip) -> Result<CreateOutcome> {
-        if let Some(key) = &t.idempotency_key {
-            if let Some(existing) = self.tip_by_idempotency_key(&t.app_id, key).await? {
-                return Ok(CreateOutcome::Existing(existing));
-            }
-        }
+        // A key used before is found by the insert's conflict (one round trip, not two).
         // One statement (one implicit transaction, one round trip): the two users (created on
         // first sight), the tip, and its audit record. Its "created" event is the row itself
         // (see tip_events).

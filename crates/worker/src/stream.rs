@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use fiber_link_fnn::{CkbInvoiceStatus, HubClient, StoreChange, StreamItem, SubscribeError};
 use fiber_link_metrics::StreamState;
 use fiber_link_store::Store;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -243,7 +243,8 @@ impl Follower {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ended {
         let m = fiber_link_metrics::global();
-        let mut pending: HashSet<String> = HashSet::new();
+        // payment hash → whether all that was announced for it is a cancel
+        let mut pending: HashMap<String, bool> = HashMap::new();
         let mut flush_at: Option<Instant> = None;
         let mut heartbeat = tokio::time::interval(self.settings.lease / 3);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -261,7 +262,10 @@ impl Follower {
                         m.stream_event("invoice_status");
                         // Open is written when the invoice is issued: nothing to look at.
                         if status != CkbInvoiceStatus::Open {
-                            pending.insert(payment_hash.to_string());
+                            let cancelled = status == CkbInvoiceStatus::Cancelled;
+                            let seen = pending.entry(payment_hash.to_string()).or_insert(cancelled);
+                            // a payment status wins over a cancel in the same batch
+                            *seen &= cancelled;
                             flush_at.get_or_insert(Instant::now() + self.settings.coalesce);
                             if pending.len() >= MAX_PENDING {
                                 flush_at = Some(Instant::now());
@@ -297,28 +301,29 @@ impl Follower {
         }
     }
 
-    /// Makes the gathered hashes' tips due. On a database error they are dropped: the poll
-    /// schedule still finds those payments, only later.
-    async fn flush(&self, pending: &mut HashSet<String>) {
+    /// Makes the gathered hashes' tips due. A cancel counts only for a tip not yet expired: the
+    /// watcher cancels expired invoices itself, and must not be sent to look again at its own
+    /// cancel. On a database error the hashes are dropped: the poll schedule still finds those
+    /// payments, only later.
+    async fn flush(&self, pending: &mut HashMap<String, bool>) {
         if pending.is_empty() {
             return;
         }
-        let hashes: Vec<String> = pending.drain().collect();
-        match self.store.tips_due_now(&hashes).await {
-            Ok(n) => {
-                if n > 0 {
-                    fiber_link_metrics::global().stream_tips_due("event", n);
-                    self.link.wake.notify_one();
+        let (cancels, changes): (Vec<_>, Vec<_>) = pending.drain().partition(|(_, c)| *c);
+        let mut due = 0;
+        for (batch, before_expiry) in [(changes, false), (cancels, true)] {
+            let hashes: Vec<String> = batch.into_iter().map(|(h, _)| h).collect();
+            match self.store.tips_due_now(&hashes, before_expiry).await {
+                Ok(n) => due += n,
+                Err(e) => {
+                    warn!(error = %e, hashes = hashes.len(), "making announced tips due failed; the poll schedule finds them")
                 }
-                debug!(
-                    events = hashes.len(),
-                    tips = n,
-                    "store changes made tips due"
-                );
-            }
-            Err(e) => {
-                warn!(error = %e, hashes = hashes.len(), "making announced tips due failed; the poll schedule finds them")
             }
         }
+        if due > 0 {
+            fiber_link_metrics::global().stream_tips_due("event", due);
+            self.link.wake.notify_one();
+        }
+        debug!(tips = due, "store changes made tips due");
     }
 }

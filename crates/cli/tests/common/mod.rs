@@ -1,5 +1,13 @@
 //! The test stack: a fresh Postgres database, the hub simulator, the API and workers, each
 //! talking over real HTTP on loopback ports; nothing is mocked.
+//!
+//! With `FIBER_LINK_TEST_HUB_URL` (a real FNN node: the operator's hub) and
+//! `FIBER_LINK_TEST_PAYER_URL` (a second node with a channel to it) the stack uses that hub
+//! instead of the simulator, and tips are paid with the payer node's `send_payment`; tokens in
+//! `FIBER_LINK_TEST_HUB_TOKEN` / `FIBER_LINK_TEST_PAYER_TOKEN`, the chain's invoice currency in
+//! `FIBER_LINK_TEST_CURRENCY` (default Fibd). Tests that need the simulator's controls (faults,
+//! payment outcomes, the store-change stream's controls, other nodes' invoices, a UDT the node
+//! may not whitelist) say they are skipped there ([`Stack::skip_on_real_hub`]).
 #![allow(dead_code)]
 
 use fiber_link_api::{ApiSettings, AppState, Rate};
@@ -79,6 +87,30 @@ pub fn test_assets() -> Assets {
         },
     ])
     .unwrap()
+}
+
+/// The real hub of `FIBER_LINK_TEST_HUB_URL`, if the environment names one.
+pub struct RealHub {
+    pub url: String,
+    pub token: Option<String>,
+    pub payer_url: String,
+    pub payer_token: Option<String>,
+    pub currency: String,
+}
+
+pub fn real_hub() -> Option<RealHub> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let url = env("FIBER_LINK_TEST_HUB_URL")?;
+    let payer_url = env("FIBER_LINK_TEST_PAYER_URL").unwrap_or_else(|| {
+        panic!("FIBER_LINK_TEST_HUB_URL is set: FIBER_LINK_TEST_PAYER_URL must name a second FNN node with a channel to the hub (it pays the tips)")
+    });
+    Some(RealHub {
+        url,
+        token: env("FIBER_LINK_TEST_HUB_TOKEN"),
+        payer_url,
+        payer_token: env("FIBER_LINK_TEST_PAYER_TOKEN"),
+        currency: env("FIBER_LINK_TEST_CURRENCY").unwrap_or_else(|| "Fibd".into()),
+    })
 }
 
 /// A schedule fast enough for tests.
@@ -167,7 +199,11 @@ pub struct Stack {
     pub api_url: String,
     pub hub_url: String,
     pub hub: HubClient,
-    pub sim: HubSim,
+    /// The simulator; `None` against a real hub.
+    pub sim: Option<HubSim>,
+    /// The node that pays tips against a real hub.
+    payer: Option<HubClient>,
+    pub currency: String,
     pub app_id: String,
     pub secret: String,
     pub settings: ApiSettings,
@@ -194,24 +230,40 @@ impl Stack {
         };
         let (shutdown, rx) = watch::channel(false);
 
-        let sim = HubSim::new(SimOptions {
-            udts: vec![SimUdt {
-                name: "RUSD".into(),
-                script: udt_script(),
-            }],
-            token: o.hub_token.clone(),
-            settle_delay: o.settle_delay,
-            ..Default::default()
-        })
-        .unwrap();
-        let (l, hub_url) = bind().await;
-        let mut r = rx.clone();
-        tokio::spawn(sim.clone().serve(l, async move {
-            let _ = r.wait_for(|v| *v).await;
-        }));
+        let real = real_hub();
+        let (sim, hub_url, token, payer, currency) = match real {
+            Some(r) => {
+                let payer = HubClient::new(&HubConfig {
+                    url: r.payer_url.clone(),
+                    token: r.payer_token.clone(),
+                    timeout: Duration::from_secs(10),
+                })
+                .unwrap();
+                (None, r.url, r.token, Some(payer), r.currency)
+            }
+            None => {
+                let sim = HubSim::new(SimOptions {
+                    udts: vec![SimUdt {
+                        name: "RUSD".into(),
+                        script: udt_script(),
+                    }],
+                    token: o.hub_token.clone(),
+                    settle_delay: o.settle_delay,
+                    ..Default::default()
+                })
+                .unwrap();
+                let (l, hub_url) = bind().await;
+                let mut r = rx.clone();
+                tokio::spawn(sim.clone().serve(l, async move {
+                    let _ = r.wait_for(|v| *v).await;
+                }));
+                let token = o.client_hub_token.clone().or(o.hub_token.clone());
+                (Some(sim), hub_url, token, None, "Fibd".to_string())
+            }
+        };
         let hub = HubClient::new(&HubConfig {
             url: hub_url.clone(),
-            token: o.client_hub_token.clone().or(o.hub_token.clone()),
+            token,
             timeout: o.hub_timeout,
         })
         .unwrap();
@@ -219,6 +271,7 @@ impl Stack {
         let (api_listener, api_url) = bind().await;
         let settings = ApiSettings {
             assets: test_assets(),
+            currency: currency.clone(),
             invoice_expiry: o.invoice_expiry,
             schedule: fast_schedule(),
             secret_cache_ttl: Duration::ZERO,
@@ -250,6 +303,8 @@ impl Stack {
             hub_url,
             hub,
             sim,
+            payer,
+            currency,
             app_id,
             secret,
             settings,
@@ -277,7 +332,7 @@ impl Stack {
     }
 
     pub fn worker_settings(&self) -> WorkerSettings {
-        let mut w = WorkerSettings::new("Fibd".into(), test_assets());
+        let mut w = WorkerSettings::new(self.currency.clone(), test_assets());
         w.schedule = fast_schedule();
         w.idle_poll = Duration::from_millis(20);
         w.lease = Duration::from_secs(5);
@@ -360,8 +415,29 @@ impl Stack {
         }
     }
 
-    /// Calls a `sim_` control method over HTTP.
+    /// Against a real hub (`FIBER_LINK_TEST_HUB_URL`): says that this test is skipped because it
+    /// needs the simulator's `what`, and returns true (the test then returns).
+    pub fn skip_on_real_hub(&self, what: &str) -> bool {
+        if self.sim.is_some() {
+            return false;
+        }
+        eprintln!("skipped against the real hub: this test needs the hub simulator's {what}");
+        true
+    }
+
+    /// Calls a `sim_` control method over HTTP. Against a real hub only `sim_pay_invoice` is
+    /// possible: the payer node pays the invoice with `send_payment`.
     pub async fn sim(&self, method: &str, params: Value) -> Value {
+        if let Some(payer) = &self.payer {
+            assert!(
+                method == "sim_pay_invoice" && params.get("after_expiry").is_none(),
+                "{method} {params} needs the hub simulator: the test must begin with skip_on_real_hub"
+            );
+            return payer
+                .call::<Value, Value>("send_payment", Some(&json!({"invoice": params["invoice"]})))
+                .await
+                .expect("the payer node's send_payment");
+        }
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": [params]});
         let v: Value = self
             .http
