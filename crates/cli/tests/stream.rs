@@ -460,3 +460,117 @@ async fn an_invoice_cancelled_at_the_hub_ends_its_tip_at_once() {
         .await;
     assert_eq!(settle_count(&s).await, 0);
 }
+
+/// An announcement that arrives while its tip is being checked is not overwritten by the
+/// check's own result: the tip stays due and is looked at again.
+#[tokio::test]
+async fn an_announcement_during_a_check_keeps_the_tip_due() {
+    let s = stack().await;
+    if s.skip_on_real_hub("store-change stream controls") {
+        return;
+    }
+    let c = s.client();
+    let t = create(&c, "race").await;
+    let hash = t["payment_hash"].as_str().unwrap().to_string();
+    let uuid = uuid::Uuid::parse_str(id(&t)).unwrap();
+    let far = chrono::Utc::now() + chrono::Duration::seconds(600);
+    for transition in [false, true] {
+        // due, then claimed by a worker (its lease pushes the next check out)
+        s.store
+            .tips_due_now(std::slice::from_ref(&hash), Duration::ZERO, false)
+            .await
+            .unwrap();
+        let claimed = s
+            .store
+            .claim_due_tips(10, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(next_check(&s, &t).await.unwrap() > chrono::Utc::now());
+        // the hub announces a change while the check runs
+        assert_eq!(
+            s.store
+                .tips_due_now(std::slice::from_ref(&hash), Duration::ZERO, false)
+                .await
+                .unwrap(),
+            1
+        );
+        // the check ends with what it saw before the change
+        if transition {
+            let tr = fiber_link_store::tips::Transition {
+                from: &[fiber_link_core::TipState::Unpaid],
+                to: fiber_link_core::TipState::Pending,
+                source: "worker",
+                hub_status: Some("Received"),
+                detail: None,
+                next_check_at: Some(far),
+            };
+            assert!(s.store.transition_tip(uuid, &tr).await.unwrap());
+        } else {
+            s.store
+                .reschedule_tip(uuid, Some(far), Some("Open"), false)
+                .await
+                .unwrap();
+        }
+        let next = next_check(&s, &t).await.unwrap();
+        assert!(
+            next <= chrono::Utc::now(),
+            "still due after the check (transition: {transition}): {next}"
+        );
+    }
+    // without an announcement the check's schedule holds
+    let claimed = s
+        .store
+        .claim_due_tips(10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    s.store
+        .reschedule_tip(uuid, Some(far), Some("Received"), false)
+        .await
+        .unwrap();
+    assert!(
+        next_check(&s, &t).await.unwrap() > chrono::Utc::now() + chrono::Duration::seconds(500)
+    );
+}
+
+/// Received is announced, Paid comes much later: the tip shows PENDING a moment after the
+/// announcement (one check), and SETTLED when Paid is announced.
+#[tokio::test]
+async fn a_received_announcement_shows_pending_then_paid_settles() {
+    logs();
+    let s = Stack::start_with(StackOptions {
+        settle_delay: Duration::from_secs(4),
+        ..Default::default()
+    })
+    .await;
+    if s.skip_on_real_hub("settle delay") {
+        return;
+    }
+    let c = s.client();
+    s.start_worker_with(slow_polls(&s)).await;
+    wait_followed(&s).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let t = create(&c, "slow").await;
+    let before = hub_calls(&s, "get_invoice").await;
+    let started = Instant::now();
+    s.sim(
+        "sim_pay_invoice",
+        json!({"invoice": t["invoice"], "delay_ms": 1}),
+    )
+    .await;
+    s.wait_state(&c, id(&t), "PENDING", Duration::from_secs(3))
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    s.wait_state(&c, id(&t), "SETTLED", Duration::from_secs(8))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "settled when Paid came"
+    );
+    assert_eq!(
+        hub_calls(&s, "get_invoice").await - before,
+        2,
+        "one check per announcement"
+    );
+}

@@ -67,24 +67,26 @@ impl Store {
     }
 
     /// The hub announced a status change for these payment hashes: their tips (any state but
-    /// SETTLED) are checked at once. Hashes of no tip are ignored. With `before_expiry`, only
-    /// tips still open and not yet expired (a cancel after expiry is the watcher's own, whose
-    /// outcome it already has). Returns how many tips.
+    /// SETTLED) are checked within `within` (zero: at once). Hashes of no tip are ignored. With
+    /// `before_expiry`, only tips still open and not yet expired (a cancel after expiry is the
+    /// watcher's own, whose outcome it already has). Returns how many tips.
     pub async fn tips_due_now(
         &self,
         payment_hashes: &[String],
+        within: Duration,
         before_expiry: bool,
     ) -> Result<u64> {
         if payment_hashes.is_empty() {
             return Ok(0);
         }
         Ok(sqlx::query(
-            "UPDATE tip_intents SET next_check_at = now()
+            "UPDATE tip_intents SET next_check_at = now() + make_interval(secs => $2)
               WHERE payment_hash = ANY($1) AND state <> 'SETTLED'
-                AND (next_check_at IS NULL OR next_check_at > now())
-                AND (NOT $2 OR (state IN ('UNPAID','PENDING') AND expires_at > now()))",
+                AND (next_check_at IS NULL OR next_check_at > now() + make_interval(secs => $2))
+                AND (NOT $3 OR (state IN ('UNPAID','PENDING') AND expires_at > now()))",
         )
         .bind(payment_hashes)
+        .bind(within.as_secs_f64())
         .bind(before_expiry)
         .execute(&self.pool)
         .await?

@@ -496,7 +496,9 @@ impl Store {
                               hub_status = COALESCE($4, t.hub_status),
                               pending_at = CASE WHEN $3 = 'PENDING' THEN now() ELSE t.pending_at END,
                               ended_at = CASE WHEN $3 IN ('EXPIRED','FAILED') THEN now() ELSE t.ended_at END,
-                              next_check_at = $5,
+                              -- due already (an announcement came during the check): stays due
+                              next_check_at = CASE WHEN t.next_check_at <= now() THEN t.next_check_at
+                                                   ELSE $5 END,
                               last_checked_at = now(),
                               check_failures = 0,
                               late_checks = 0,
@@ -546,8 +548,12 @@ impl Store {
         let status: Vec<Option<&str>> = batch.iter().map(|r| r.hub_status.as_deref()).collect();
         let late: Vec<bool> = batch.iter().map(|r| r.late_check).collect();
         sqlx::query(
+            // A tip made due while it was being checked (the hub announced a change meanwhile:
+            // its claim's lease was cut short) stays due; otherwise it waits for its next check.
             "UPDATE tip_intents t
-                SET next_check_at = v.next_check_at, last_checked_at = now(),
+                SET next_check_at = CASE WHEN t.next_check_at <= now() THEN t.next_check_at
+                                         ELSE v.next_check_at END,
+                    last_checked_at = now(),
                     hub_status = COALESCE(v.hub_status, t.hub_status), check_failures = 0,
                     last_error = NULL,
                     late_checks = t.late_checks + CASE WHEN v.late THEN 1 ELSE 0 END

@@ -37,6 +37,9 @@ pub struct StreamSettings {
     pub lease: Duration,
     /// Events are gathered this long before their tips are made due in one statement.
     pub coalesce: Duration,
+    /// How long after a Received announcement its tip is checked (Paid normally follows at
+    /// once, and is then seen by that one check).
+    pub received_wait: Duration,
     /// Reconnect backoff: first and largest delay.
     pub retry_min: Duration,
     pub retry_max: Duration,
@@ -51,6 +54,7 @@ impl Default for StreamSettings {
             idle: Duration::from_secs(15),
             lease: Duration::from_secs(10),
             coalesce: Duration::from_millis(5),
+            received_wait: Duration::from_millis(1000),
             retry_min: Duration::from_millis(500),
             retry_max: Duration::from_secs(30),
             retry_unavailable: Duration::from_secs(60),
@@ -243,8 +247,7 @@ impl Follower {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ended {
         let m = fiber_link_metrics::global();
-        // payment hash → whether all that was announced for it is a cancel
-        let mut pending: HashMap<String, bool> = HashMap::new();
+        let mut pending: HashMap<String, Hint> = HashMap::new();
         let mut flush_at: Option<Instant> = None;
         let mut heartbeat = tokio::time::interval(self.settings.lease / 3);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -261,11 +264,9 @@ impl Follower {
                     Ok(StreamItem::Change(StoreChange::InvoiceStatus { payment_hash, status })) => {
                         m.stream_event("invoice_status");
                         // Open is written when the invoice is issued: nothing to look at.
-                        if status != CkbInvoiceStatus::Open {
-                            let cancelled = status == CkbInvoiceStatus::Cancelled;
-                            let seen = pending.entry(payment_hash.to_string()).or_insert(cancelled);
-                            // a payment status wins over a cancel in the same batch
-                            *seen &= cancelled;
+                        if let Some(hint) = Hint::of(status) {
+                            let seen = pending.entry(payment_hash.to_string()).or_insert(hint);
+                            *seen = seen.merge(hint);
                             flush_at.get_or_insert(Instant::now() + self.settings.coalesce);
                             if pending.len() >= MAX_PENDING {
                                 flush_at = Some(Instant::now());
@@ -301,19 +302,28 @@ impl Follower {
         }
     }
 
-    /// Makes the gathered hashes' tips due. A cancel counts only for a tip not yet expired: the
-    /// watcher cancels expired invoices itself, and must not be sent to look again at its own
-    /// cancel. On a database error the hashes are dropped: the poll schedule still finds those
-    /// payments, only later.
-    async fn flush(&self, pending: &mut HashMap<String, bool>) {
+    /// Makes the gathered hashes' tips due (see [`Hint`]). On a database error the hashes are
+    /// dropped: the poll schedule still finds those payments, only later.
+    async fn flush(&self, pending: &mut HashMap<String, Hint>) {
         if pending.is_empty() {
             return;
         }
-        let (cancels, changes): (Vec<_>, Vec<_>) = pending.drain().partition(|(_, c)| *c);
+        let mut by_hint: HashMap<Hint, Vec<String>> = HashMap::new();
+        for (hash, hint) in pending.drain() {
+            by_hint.entry(hint).or_default().push(hash);
+        }
         let mut due = 0;
-        for (batch, before_expiry) in [(changes, false), (cancels, true)] {
-            let hashes: Vec<String> = batch.into_iter().map(|(h, _)| h).collect();
-            match self.store.tips_due_now(&hashes, before_expiry).await {
+        for (hint, hashes) in by_hint {
+            let (within, before_expiry) = match hint {
+                Hint::Change => (Duration::ZERO, false),
+                Hint::Received => (self.settings.received_wait, false),
+                Hint::Cancelled => (Duration::ZERO, true),
+            };
+            match self
+                .store
+                .tips_due_now(&hashes, within, before_expiry)
+                .await
+            {
                 Ok(n) => due += n,
                 Err(e) => {
                     warn!(error = %e, hashes = hashes.len(), "making announced tips due failed; the poll schedule finds them")
@@ -325,5 +335,37 @@ impl Follower {
             self.link.wake.notify_one();
         }
         debug!(tips = due, "store changes made tips due");
+    }
+}
+
+/// What an announced status asks of the watcher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Hint {
+    /// Paid (or several statuses at once): look now.
+    Change,
+    /// Received: Paid normally follows within a fraction of a second (FNN v0.8.0: ~115 ms), so
+    /// the tip is looked at a moment later, and one check sees it Paid; if Paid does not come
+    /// (a hold invoice, a stuck payment), that check shows the tip PENDING.
+    Received,
+    /// Cancelled: look now, unless the tip has expired (then the cancel is the watcher's own).
+    Cancelled,
+}
+
+impl Hint {
+    fn of(status: CkbInvoiceStatus) -> Option<Hint> {
+        match status {
+            CkbInvoiceStatus::Open => None,
+            CkbInvoiceStatus::Received => Some(Hint::Received),
+            CkbInvoiceStatus::Cancelled => Some(Hint::Cancelled),
+            CkbInvoiceStatus::Paid | CkbInvoiceStatus::Expired => Some(Hint::Change),
+        }
+    }
+
+    fn merge(self, other: Hint) -> Hint {
+        if self == other {
+            self
+        } else {
+            Hint::Change
+        }
     }
 }

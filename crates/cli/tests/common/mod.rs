@@ -351,6 +351,7 @@ impl Stack {
             // longer than the API's 2 s between readings of it
             lease: Duration::from_secs(3),
             coalesce: Duration::from_millis(5),
+            received_wait: Duration::from_millis(1000),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_millis(400),
             retry_unavailable: Duration::from_millis(500),
