@@ -56,6 +56,21 @@ async fn stack() -> Stack {
     Stack::start().await
 }
 
+/// A stack with one worker that follows the stream (its polls a minute apart), once the API has
+/// seen the worker's lease; `None` against a real hub (the test needs the simulator's `needs`).
+async fn streaming(needs: &str) -> Option<(Stack, SignedClient)> {
+    let s = stack().await;
+    if s.skip_on_real_hub(needs) {
+        return None;
+    }
+    let c = s.client();
+    s.start_worker_with(slow_polls(&s)).await;
+    wait_followed(&s).await;
+    // the API reads the lease every 2 s
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    Some((s, c))
+}
+
 async fn wait_followed(s: &Stack) {
     let start = Instant::now();
     while s.store.stream_followed_until().await.unwrap().is_none() {
@@ -100,15 +115,9 @@ async fn hub_calls(s: &Stack, method: &str) -> u64 {
 
 #[tokio::test]
 async fn a_payment_is_credited_from_the_stream_without_waiting_for_a_poll() {
-    let s = stack().await;
-    if s.skip_on_real_hub("stats, store-change stream controls") {
+    let Some((s, c)) = streaming("stats, store-change stream controls").await else {
         return;
-    }
-    let c = s.client();
-    s.start_worker_with(slow_polls(&s)).await;
-    wait_followed(&s).await;
-    // give the API's cached reading of the lease time to see it
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    };
     let mut tips = Vec::new();
     for i in 0..5 {
         tips.push(create(&c, &format!("p{i}")).await);
@@ -146,14 +155,10 @@ async fn a_payment_is_credited_from_the_stream_without_waiting_for_a_poll() {
 
 #[tokio::test]
 async fn a_stream_that_lost_events_is_swept_when_it_comes_back() {
-    let s = stack().await;
-    if s.skip_on_real_hub("drop_streams, set_stream, store-change stream controls") {
+    let Some((s, c)) = streaming("drop_streams, set_stream, store-change stream controls").await
+    else {
         return;
-    }
-    let c = s.client();
-    s.start_worker_with(slow_polls(&s)).await;
-    wait_followed(&s).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    };
     let a = create(&c, "a").await;
     let b = create(&c, "b").await;
     // the connection looks alive but announces nothing (a half-dead connection)
@@ -261,14 +266,9 @@ async fn while_nobody_follows_the_stream_open_tips_are_polled_again() {
 
 #[tokio::test]
 async fn duplicated_delayed_and_unknown_events_change_nothing() {
-    let s = stack().await;
-    if s.skip_on_real_hub("emit, set_stream, store-change stream controls") {
+    let Some((s, c)) = streaming("emit, set_stream, store-change stream controls").await else {
         return;
-    }
-    let c = s.client();
-    s.start_worker_with(slow_polls(&s)).await;
-    wait_followed(&s).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    };
     let paid = create(&c, "paid").await;
     let open = create(&c, "open").await;
     s.sim(
@@ -337,14 +337,9 @@ async fn duplicated_delayed_and_unknown_events_change_nothing() {
 
 #[tokio::test]
 async fn a_malformed_event_is_dropped_with_a_log_line_and_the_stream_goes_on() {
-    let s = stack().await;
-    if s.skip_on_real_hub("emit, stream_stats, store-change stream controls") {
+    let Some((s, c)) = streaming("emit, stream_stats, store-change stream controls").await else {
         return;
-    }
-    let c = s.client();
-    s.start_worker_with(slow_polls(&s)).await;
-    wait_followed(&s).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    };
     for bad in [
         json!({"PutCkbInvoiceStatus": {"payment_hash": "0xnothex", "invoice_status": "Paid"}}),
         json!({"PutCkbInvoiceStatus": {"payment_hash": format!("0x{}", "ab".repeat(32)), "invoice_status": "Spent"}}),
@@ -443,14 +438,9 @@ async fn several_followers_credit_each_payment_once() {
 
 #[tokio::test]
 async fn an_invoice_cancelled_at_the_hub_ends_its_tip_at_once() {
-    let s = stack().await;
-    if s.skip_on_real_hub("store-change stream controls") {
+    let Some((s, c)) = streaming("store-change stream controls").await else {
         return;
-    }
-    let c = s.client();
-    s.start_worker_with(slow_polls(&s)).await;
-    wait_followed(&s).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    };
     let t = create(&c, "cancelled").await;
     let hash = fiber_link_fnn::hash256(t["payment_hash"].as_str().unwrap()).unwrap();
     // someone cancels it at the hub (the operator with fnn-cli): only the stream can tell

@@ -165,7 +165,7 @@ impl Default for Schedule {
             fresh_interval: Duration::from_secs(2),
             fresh_window: Duration::from_secs(120),
             open_interval: Duration::from_secs(10),
-            streamed_interval: Duration::from_secs(600),
+            streamed_interval: Duration::from_secs(3600),
             watched_interval: Duration::from_secs(1),
             expiry_grace: Duration::from_secs(2),
             late_initial: Duration::from_secs(60),
@@ -353,38 +353,46 @@ mod tests {
     #[test]
     fn streamed_schedule_polls_open_invoices_slowly_and_checks_once_after_expiry() {
         let s = Schedule::default();
+        // an invoice that lives a day
         let t = TipClock {
             now_ms: 10_000,
             created_ms: 10_000,
-            expires_ms: 3_600_000,
+            expires_ms: 86_400_000,
         };
         assert_eq!(
             s.next_check_streamed(TipState::Unpaid, t),
-            Some(610_000),
+            Some(3_610_000),
             "every streamed_interval"
         );
         let near = TipClock {
-            now_ms: 3_500_000,
+            now_ms: 86_300_000,
             ..t
         };
         assert_eq!(
             s.next_check_streamed(TipState::Pending, near),
-            Some(3_602_000),
+            Some(86_402_000),
             "just after expiry"
         );
         let past = TipClock {
-            now_ms: 3_700_000,
+            now_ms: 86_500_000,
             ..t
         };
         assert_eq!(
             s.next_check_streamed(TipState::Unpaid, past),
-            Some(4_300_000)
+            Some(90_100_000)
         );
         for ended in [TipState::Expired, TipState::Failed, TipState::Settled] {
             assert_eq!(s.next_check_streamed(ended, t), None);
         }
-        assert_eq!(s.first_check(t, true), 610_000);
+        assert_eq!(s.first_check(t, true), 3_610_000);
         assert_eq!(s.first_check(t, false), 12_000);
+        // with the default expiry (1 h) the first check is the one just after expiry: an invoice
+        // nobody pays costs the hub new_invoice, that get_invoice and cancel_invoice
+        let hour = TipClock {
+            expires_ms: 10_000 + 3_600_000,
+            ..t
+        };
+        assert_eq!(s.first_check(hour, true), 3_612_000);
     }
 
     #[test]

@@ -77,6 +77,10 @@ impl StreamLink {
     }
 }
 
+/// How long after the stream's lease ends open tips are still pulled in (an API reads the lease
+/// every 2 s; a tip it scheduled on the stream's slow schedule just before is caught meanwhile).
+const PULL_IN_FOR: Duration = Duration::from_secs(60);
+
 /// Most hashes gathered before they are written, whatever the coalescing time.
 const MAX_PENDING: usize = 4096;
 
@@ -104,6 +108,9 @@ impl Follower {
         let mut retry = self.settings.retry_min;
         let mut subscribed_once = false;
         let mut said_unavailable = false;
+        // When this worker last saw that nobody follows the stream (unknown at start: a lapse
+        // may have happened while it was not running, so the first minute counts as one).
+        let mut lapsed_at: Option<Instant> = Some(Instant::now());
         loop {
             if *shutdown.borrow() {
                 break;
@@ -115,6 +122,8 @@ impl Follower {
                     }
                     subscribed_once = true;
                     said_unavailable = false;
+                    // followed now: when it ends, pulling in starts afresh
+                    lapsed_at = None;
                     retry = self.settings.retry_min;
                     info!(subscription = %stream.id(), "following the hub's store changes");
                     match self.follow(stream, gap_since, &mut shutdown).await {
@@ -151,7 +160,7 @@ impl Follower {
                     w
                 }
             };
-            if self.wait_polling(wait, &mut shutdown).await {
+            if self.wait_polling(wait, &mut lapsed_at, &mut shutdown).await {
                 break;
             }
         }
@@ -162,22 +171,25 @@ impl Follower {
         info!("store-change follower stopped");
     }
 
-    /// Waits `d` while not subscribed; meanwhile, whenever nobody follows the stream, pulls in
-    /// the open tips on the slow schedule. True on shutdown.
-    async fn wait_polling(&self, d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    /// Waits `d` while not subscribed; meanwhile, for a while after nobody follows the stream
+    /// any more, pulls in the open tips on the slow schedule (once is enough for those; the
+    /// repeats catch tips an API scheduled just before it saw the lease end). True on shutdown.
+    async fn wait_polling(
+        &self,
+        d: Duration,
+        lapsed_at: &mut Option<Instant>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
         let until = Instant::now() + d;
         loop {
             match self.store.stream_followed_until().await {
-                Ok(None) => match self.store.pull_in_open_tips(self.pull_in_horizon).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        fiber_link_metrics::global().stream_tips_due("pull_in", n);
-                        info!(tips = n, "nobody follows the hub's store changes: open tips go back on the polling schedule");
-                        self.link.wake.notify_one();
+                Ok(Some(_)) => *lapsed_at = None,
+                Ok(None) => {
+                    let since = *lapsed_at.get_or_insert_with(Instant::now);
+                    if since.elapsed() < PULL_IN_FOR {
+                        self.pull_in().await;
                     }
-                    Err(e) => warn!(error = %e, "pulling in open tips failed"),
-                },
-                Ok(Some(_)) => {}
+                }
                 Err(e) => warn!(error = %e, "reading the stream leases failed"),
             }
             let step = (until - Instant::now()).min(Duration::from_secs(2));
@@ -188,6 +200,18 @@ impl Follower {
                 _ = tokio::time::sleep(step) => {}
                 _ = shutdown.changed() => return true,
             }
+        }
+    }
+
+    async fn pull_in(&self) {
+        match self.store.pull_in_open_tips(self.pull_in_horizon).await {
+            Ok(0) => {}
+            Ok(n) => {
+                fiber_link_metrics::global().stream_tips_due("pull_in", n);
+                info!(tips = n, "nobody follows the hub's store changes: open tips go back on the polling schedule");
+                self.link.wake.notify_one();
+            }
+            Err(e) => warn!(error = %e, "pulling in open tips failed"),
         }
     }
 
