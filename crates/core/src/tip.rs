@@ -229,10 +229,11 @@ impl Schedule {
             TipState::Unpaid | TipState::Pending => {
                 let next = t.now_ms + ms(self.streamed_interval);
                 let final_check = t.expires_ms + ms(self.expiry_grace);
-                Some(if t.now_ms >= final_check {
+                // a safety-net check that would fall at or after the expiry is the final one
+                Some(if t.now_ms >= final_check || next < t.expires_ms {
                     next
                 } else {
-                    next.min(final_check)
+                    final_check
                 })
             }
         }
