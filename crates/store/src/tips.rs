@@ -220,8 +220,11 @@ impl Store {
         for _ in 0..3 {
             let inserted = sqlx::query(
                 "WITH wanted(external_id) AS (VALUES ($4::text), ($5::text)),
+                      -- a key used before: nothing is written (the caller reads that tip)
+                      used AS (SELECT 1 FROM tip_intents WHERE app_id = $2 AND idempotency_key = $9),
                       ins AS (INSERT INTO users (app_id, external_id)
                               SELECT $2, external_id FROM wanted
+                               WHERE NOT EXISTS (SELECT 1 FROM used)
                               ON CONFLICT (app_id, external_id) DO NOTHING
                               RETURNING id, external_id),
                       u AS (SELECT id, external_id FROM ins
@@ -235,6 +238,7 @@ impl Store {
                                      (SELECT id FROM u WHERE external_id = $4 LIMIT 1),
                                      (SELECT id FROM u WHERE external_id = $5 LIMIT 1),
                                      $6, $7::numeric, $8, $9, $10, $11, 'UNPAID', $12, $13
+                               WHERE NOT EXISTS (SELECT 1 FROM used)
                               ON CONFLICT (app_id, idempotency_key) DO NOTHING
                               RETURNING id, app_id, created_at, from_user_id, to_user_id, asset,
                                         amount, post_id),
