@@ -102,6 +102,20 @@ async fn next_check(s: &Stack, t: &Value) -> Option<chrono::DateTime<chrono::Utc
         .next_check_at
 }
 
+/// Pays every tip through the simulator, then waits until each is SETTLED.
+async fn pay_and_wait(s: &Stack, c: &SignedClient, tips: &[Value], timeout: Duration) {
+    for t in tips {
+        s.sim(
+            "sim_pay_invoice",
+            json!({"invoice": t["invoice"], "delay_ms": 1}),
+        )
+        .await;
+    }
+    for t in tips {
+        s.wait_state(c, id(t), "SETTLED", timeout).await;
+    }
+}
+
 async fn settle_count(s: &Stack) -> i64 {
     s.ledger_count("SELECT count(*) FROM ledger_transactions WHERE kind = 'tip_settle'")
         .await
@@ -241,17 +255,7 @@ async fn while_nobody_follows_the_stream_open_tips_are_polled_again() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // paid while nobody listens: found by polling
-    for t in &tips {
-        s.sim(
-            "sim_pay_invoice",
-            json!({"invoice": t["invoice"], "delay_ms": 1}),
-        )
-        .await;
-    }
-    for t in &tips {
-        s.wait_state(&c, id(t), "SETTLED", Duration::from_secs(5))
-            .await;
-    }
+    pay_and_wait(&s, &c, &tips, Duration::from_secs(5)).await;
     // a new tip meanwhile is scheduled for polling by the API
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let late = create(&c, "late").await;
@@ -417,17 +421,7 @@ async fn several_followers_credit_each_payment_once() {
     for i in 0..30 {
         tips.push(create(&c, &format!("p{i}")).await);
     }
-    for t in &tips {
-        s.sim(
-            "sim_pay_invoice",
-            json!({"invoice": t["invoice"], "delay_ms": 1}),
-        )
-        .await;
-    }
-    for t in &tips {
-        s.wait_state(&c, id(t), "SETTLED", Duration::from_secs(10))
-            .await;
-    }
+    pay_and_wait(&s, &c, &tips, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(settle_count(&s).await, 30);
     let per_tip: i64 = s

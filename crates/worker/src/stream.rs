@@ -81,6 +81,9 @@ impl StreamLink {
 /// every 2 s; a tip it scheduled on the stream's slow schedule just before is caught meanwhile).
 const PULL_IN_FOR: Duration = Duration::from_secs(60);
 
+/// Most hashes kept for another try while the database refuses them.
+const MAX_KEPT: usize = 65_536;
+
 /// Most hashes gathered before they are written, whatever the coalescing time.
 const MAX_PENDING: usize = 4096;
 
@@ -292,7 +295,7 @@ impl Follower {
                             let seen = pending.entry(payment_hash.to_string()).or_insert(hint);
                             *seen = seen.merge(hint);
                             flush_at.get_or_insert(Instant::now() + self.settings.coalesce);
-                            if pending.len() >= MAX_PENDING {
+                            if pending.len() == MAX_PENDING {
                                 flush_at = Some(Instant::now());
                             }
                         }
@@ -310,7 +313,9 @@ impl Follower {
                 },
                 _ = flush_due => {
                     flush_at = None;
-                    self.flush(&mut pending).await;
+                    if !self.flush(&mut pending).await {
+                        flush_at = Some(Instant::now() + Duration::from_secs(1));
+                    }
                 }
                 _ = heartbeat.tick() => {
                     if let Err(e) = self.store.follow_stream(&self.worker_id, since, self.settings.lease).await {
@@ -326,17 +331,20 @@ impl Follower {
         }
     }
 
-    /// Makes the gathered hashes' tips due (see [`Hint`]). On a database error the hashes are
-    /// dropped: the poll schedule still finds those payments, only later.
-    async fn flush(&self, pending: &mut HashMap<String, Hint>) {
+    /// Makes the gathered hashes' tips due (see [`Hint`]). What the database did not take (an
+    /// error) is kept for the next flush, up to [`MAX_KEPT`] hashes; returns false then. Beyond
+    /// that (a long database outage) announcements are dropped, and the reconnect sweep or the
+    /// safety-net poll finds those payments.
+    async fn flush(&self, pending: &mut HashMap<String, Hint>) -> bool {
         if pending.is_empty() {
-            return;
+            return true;
         }
         let mut by_hint: HashMap<Hint, Vec<String>> = HashMap::new();
         for (hash, hint) in pending.drain() {
             by_hint.entry(hint).or_default().push(hash);
         }
         let mut due = 0;
+        let mut all_taken = true;
         for (hint, hashes) in by_hint {
             let (within, before_expiry) = match hint {
                 Hint::Change => (Duration::ZERO, false),
@@ -350,7 +358,16 @@ impl Follower {
             {
                 Ok(n) => due += n,
                 Err(e) => {
-                    warn!(error = %e, hashes = hashes.len(), "making announced tips due failed; the poll schedule finds them")
+                    all_taken = false;
+                    let room = MAX_KEPT.saturating_sub(pending.len());
+                    if hashes.len() > room {
+                        warn!(dropped = hashes.len() - room, "announcements dropped while the database fails; the sweep or the safety-net poll finds those payments");
+                    }
+                    warn!(error = %e, hashes = hashes.len(), "making announced tips due failed; retrying");
+                    for h in hashes.into_iter().take(room) {
+                        let kept = pending.entry(h).or_insert(hint);
+                        *kept = kept.merge(hint);
+                    }
                 }
             }
         }
@@ -359,6 +376,7 @@ impl Follower {
             self.link.wake.notify_one();
         }
         debug!(tips = due, "store changes made tips due");
+        all_taken
     }
 }
 
