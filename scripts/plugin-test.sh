@@ -59,8 +59,8 @@ rm -f "$SHOTS"/*.png
 # --- the service: fiber-link dev with its own private Postgres ------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/fiber-link-plugin.XXXXXX")
 chmod 755 "$work"
-read -r API HUB DEMO PG < <(ruby -rsocket -e '
-  s = 4.times.map { TCPServer.new("127.0.0.1", 0) }
+read -r API HUB DEMO PG CONSOLE < <(ruby -rsocket -e '
+  s = 5.times.map { TCPServer.new("127.0.0.1", 0) }
   puts s.map { |x| x.addr[1] }.join(" ")
   s.each(&:close)')
 dev_pid=
@@ -81,7 +81,7 @@ trap 'exit 130' INT TERM
 
 echo "== starting fiber-link dev (api :$API, hub :$HUB)"
 env -u DATABASE_URL "$BIN" dev --dir "$work/dev" --api-port "$API" --hub-port "$HUB" --demo-port "$DEMO" \
-  --pg-port "$PG" >"$work/dev.log" 2>&1 &
+  --pg-port "$PG" --console-port "$CONSOLE" >"$work/dev.log" 2>&1 &
 dev_pid=$!
 for _ in $(seq 1 900); do
   [ -f "$work/dev/dev.env" ] && break

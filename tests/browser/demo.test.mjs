@@ -41,12 +41,12 @@ let dev, env, browser, dir;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fiber-link-browser-'));
-  const [api, hub, demo, pg] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [api, hub, demo, pg, consolePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const log = openSync(join(dir, '..', `${dir.split('/').pop()}.log`), 'a');
   const childEnv = { ...process.env };
   delete childEnv.DATABASE_URL;
   const started = Date.now();
-  dev = spawn(BIN, ['dev', '--dir', join(dir, 'dev'), '--api-port', api, '--hub-port', hub, '--demo-port', demo, '--pg-port', pg].map(String), {
+  dev = spawn(BIN, ['dev', '--dir', join(dir, 'dev'), '--api-port', api, '--hub-port', hub, '--demo-port', demo, '--pg-port', pg, '--console-port', consolePort].map(String), {
     env: childEnv,
     stdio: ['ignore', 'ignore', log],
   });

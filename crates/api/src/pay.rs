@@ -48,8 +48,9 @@ fn label(s: TipState) -> &'static str {
     }
 }
 
-/// The invoice as an SVG QR code, rendered here (no external service).
-fn qr_svg(invoice: &str) -> Option<String> {
+/// Text (an invoice, an `otpauth://` URI) as an SVG QR code, rendered here (no external
+/// service).
+pub fn qr_svg(invoice: &str) -> Option<String> {
     let code =
         qrcode::QrCode::with_error_correction_level(invoice.as_bytes(), qrcode::EcLevel::M).ok()?;
     Some(

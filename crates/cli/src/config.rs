@@ -27,6 +27,42 @@ pub struct FileConfig {
     pub schedule: Schedule,
     pub assets: Vec<AssetSection>,
     pub withdrawals: WithdrawalsSection,
+    pub console: ConsoleSection,
+}
+
+/// The operator console, served by `fiber-link serve` on its own listener (off unless `listen`
+/// is set; never the public API's port).
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSection {
+    /// e.g. "127.0.0.1:8083" (FIBER_LINK_CONSOLE_LISTEN); unset: no console.
+    pub listen: Option<String>,
+    /// A session unused this long ends.
+    pub idle_timeout_secs: u64,
+    /// A session ends this long after the login, used or not.
+    pub absolute_timeout_secs: u64,
+    /// Mark the session cookie `Secure` (sent over HTTPS only). Turn off only when the console
+    /// is reached over plain HTTP on loopback (an SSH tunnel).
+    pub secure_cookies: bool,
+    /// Failed logins (wrong password or code) that lock an account, and an address, for
+    /// `throttle_window_secs`.
+    pub max_failures_per_account: i64,
+    pub max_failures_per_address: i64,
+    pub throttle_window_secs: u64,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        ConsoleSection {
+            listen: None,
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 12 * 3600,
+            secure_cookies: true,
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            throttle_window_secs: 15 * 60,
+        }
+    }
 }
 
 impl Default for FileConfig {
@@ -49,6 +85,7 @@ impl Default for FileConfig {
                 udt_type_script: None,
             }],
             withdrawals: WithdrawalsSection::default(),
+            console: ConsoleSection::default(),
         }
     }
 }
@@ -272,6 +309,7 @@ pub struct Config {
     pub worker_db_pool: u32,
     pub payouts: fiber_link_worker::payouts::PayoutSettings,
     pub onchain: Option<OnchainRuntime>,
+    pub console: ConsoleSection,
     master_key_source: MasterKeySource,
 }
 
@@ -388,6 +426,9 @@ impl Config {
         }
         if let Some(v) = env("FIBER_LINK_HUB_URL") {
             f.hub.url = v;
+        }
+        if let Some(v) = env("FIBER_LINK_CONSOLE_LISTEN") {
+            f.console.listen = Some(v);
         }
         if let Some(v) = env("FIBER_LINK_CKB_RPC_URL") {
             match &mut f.withdrawals.onchain {
@@ -530,6 +571,7 @@ impl Config {
             worker_db_pool: f.worker.db_pool.max(1),
             payouts,
             onchain,
+            console: f.console.clone(),
             master_key_source,
         })
     }

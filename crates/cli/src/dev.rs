@@ -40,6 +40,13 @@ pub struct DevArgs {
     /// Port of the private Postgres cluster (ignored with DATABASE_URL).
     #[arg(long, default_value_t = 55433)]
     pg_port: u16,
+    /// Port of the operator console (its demo operator's name, password and TOTP key are
+    /// printed and written to dev.env).
+    #[arg(long, default_value_t = 8083)]
+    console_port: u16,
+    /// Console sessions unused this long end (for tests of expiry).
+    #[arg(long, default_value_t = 1800, hide = true)]
+    console_idle_secs: u64,
 }
 
 /// The demo's test UDT: its own decimals and type script, whitelisted by the simulated hub.
@@ -106,6 +113,57 @@ fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+/// Installs the PostgreSQL server binaries with apt when they are missing and this runs as root
+/// (the test command does the same); otherwise `PrivatePg::new` says what to run.
+fn ensure_pg_installed() -> Result<()> {
+    if find_pg_bin().is_some()
+        || !is_root()
+        || Command::new("apt-get").arg("--version").output().is_err()
+    {
+        return Ok(());
+    }
+    eprintln!(
+        "installing the PostgreSQL server binaries with apt-get (no system cluster is created)..."
+    );
+    std::fs::create_dir_all("/etc/postgresql-common")?;
+    let conf = Path::new("/etc/postgresql-common/createcluster.conf");
+    let text = std::fs::read_to_string(conf).unwrap_or_default();
+    if !text.lines().any(|l| l.starts_with("create_main_cluster")) {
+        std::fs::write(conf, format!("{text}create_main_cluster = false\n"))?;
+    }
+    let run = |args: &[&str]| -> Result<()> {
+        let st = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")?;
+        if !st.success() {
+            bail!("apt-get {} failed; install PostgreSQL yourself (apt-get install -y postgresql) or set DATABASE_URL", args.join(" "));
+        }
+        Ok(())
+    };
+    run(&["update", "-qq"])?;
+    run(&["install", "-y", "-qq", "postgresql"])?;
+    let has_user = Command::new("id")
+        .args(["-u", "postgres"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !has_user {
+        let _ = Command::new("useradd")
+            .args([
+                "--system",
+                "--home-dir",
+                "/var/lib/postgresql",
+                "--shell",
+                "/usr/sbin/nologin",
+                "postgres",
+            ])
+            .status();
+    }
+    Ok(())
 }
 
 impl PrivatePg {
@@ -347,11 +405,19 @@ pub async fn run(a: DevArgs, shutdown: watch::Receiver<bool>) -> Result<()> {
     let hub_l = bind(&a.bind, a.hub_port, "hub simulator", "--hub-port").await?;
     let api_l = bind(&a.bind, a.api_port, "API", "--api-port").await?;
     let demo_l = bind(&a.bind, a.demo_port, "demo page", "--demo-port").await?;
+    let console_l = bind(
+        &a.bind,
+        a.console_port,
+        "operator console",
+        "--console-port",
+    )
+    .await?;
 
     let mut pg = None;
     let db_url = match std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()) {
         Some(url) => url,
         None => {
+            ensure_pg_installed()?;
             let p = PrivatePg::new(&a.dir)?;
             let fresh = !a.dir.join("master.key").exists();
             if fresh && p.home != a.dir.join("pg") && p.home.exists() {
@@ -366,7 +432,19 @@ pub async fn run(a: DevArgs, shutdown: watch::Receiver<bool>) -> Result<()> {
             url
         }
     };
-    let result = serve_all(&a, &db_url, hub_l, api_l, demo_l, shutdown, started).await;
+    let result = serve_all(
+        &a,
+        &db_url,
+        Listeners {
+            hub: hub_l,
+            api: api_l,
+            demo: demo_l,
+            console: console_l,
+        },
+        shutdown,
+        started,
+    )
+    .await;
     if let Some(p) = pg {
         eprintln!("stopping Postgres");
         p.stop()?;
@@ -375,15 +453,101 @@ pub async fn run(a: DevArgs, shutdown: watch::Receiver<bool>) -> Result<()> {
     result
 }
 
+struct Listeners {
+    hub: TcpListener,
+    api: TcpListener,
+    demo: TcpListener,
+    console: TcpListener,
+}
+
+/// The configuration file that describes this dev instance, so that every operator command of
+/// the binary runs against it (`FIBER_LINK_CONFIG` in dev.env).
+fn dev_config(a: &DevArgs, db_url: &str, host: &str) -> Result<crate::config::FileConfig> {
+    use crate::config::{AssetSection, ConsoleSection, FileConfig, PolicySection};
+    let mut f = FileConfig {
+        database_url: Some(db_url.to_string()),
+        listen: format!("{}:{}", a.bind, a.api_port),
+        public_url: Some(format!("http://{host}:{}", a.api_port)),
+        currency: "Fibd".into(),
+        master_key_file: Some(std::path::absolute(a.dir.join("master.key"))?),
+        console: ConsoleSection {
+            listen: Some(format!("{}:{}", a.bind, a.console_port)),
+            idle_timeout_secs: a.console_idle_secs,
+            // plain HTTP on this machine
+            secure_cookies: false,
+            ..ConsoleSection::default()
+        },
+        ..FileConfig::default()
+    };
+    f.hub.url = format!("http://{host}:{}", a.hub_port);
+    f.assets = demo_assets()
+        .iter()
+        .map(|x| AssetSection {
+            symbol: x.symbol.clone(),
+            decimals: x.decimals,
+            max_tip: fiber_link_core::format_decimal(x.max_tip, x.decimals),
+            udt_type_script: x.udt_type_script.clone(),
+        })
+        .collect();
+    for x in demo_assets().iter() {
+        f.withdrawals
+            .policy
+            .insert(x.symbol.clone(), PolicySection::default());
+    }
+    Ok(f)
+}
+
+/// The console's demo operator (an admin, second factor enrolled), created on first start and
+/// kept in `console.json`: its name, password and TOTP key.
+async fn demo_operator(
+    store: &Store,
+    master: &MasterKey,
+    dir: &Path,
+) -> Result<(String, String, String)> {
+    const NAME: &str = "demo";
+    let path = dir.join("console.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        let (p, t) = (
+            v["password"].as_str().unwrap_or_default(),
+            v["totp_secret"].as_str().unwrap_or_default(),
+        );
+        if store.operator(NAME).await?.is_some_and(|o| o.enrolled) {
+            return Ok((NAME.into(), p.into(), t.into()));
+        }
+    }
+    if store.operator(NAME).await?.is_some() {
+        store.remove_operator(NAME, "dev").await?;
+    }
+    let password = crate::accounts::generate_password();
+    let totp = fiber_link_core::totp::generate_secret();
+    crate::accounts::add(store, NAME, "admin", &password, "dev").await?;
+    store
+        .enrol_operator(
+            NAME,
+            &master.secret_box().seal(&format!("operator/{NAME}"), &totp),
+        )
+        .await?;
+    write_private(
+        &path,
+        &serde_json::json!({"name": NAME, "password": password, "totp_secret": totp}).to_string(),
+    )?;
+    Ok((NAME.into(), password, totp))
+}
+
 async fn serve_all(
     a: &DevArgs,
     db_url: &str,
-    hub_l: TcpListener,
-    api_l: TcpListener,
-    demo_l: TcpListener,
+    l: Listeners,
     shutdown: watch::Receiver<bool>,
     started: Instant,
 ) -> Result<()> {
+    let Listeners {
+        hub: hub_l,
+        api: api_l,
+        demo: demo_l,
+        console: console_l,
+    } = l;
     let store = Store::connect(db_url, 16)
         .await
         .context("connecting to the dev database")?;
@@ -471,7 +635,7 @@ async fn serve_all(
         fiber_link_worker::payouts::PayoutSettings::default(),
     );
     let payouts_task = tokio::spawn(payouts.run(shutdown.clone()));
-    let worker = Watcher::new(worker_store, hub, ws, master.preimage_key());
+    let worker = Watcher::new(worker_store, hub.clone(), ws, master.preimage_key());
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
 
     let demo = crate::demo::router(crate::demo::Demo {
@@ -483,24 +647,62 @@ async fn serve_all(
     });
     let demo_task = tokio::spawn(fiber_link_api::serve(demo_l, demo, until(shutdown.clone())));
 
+    let file_config = dev_config(a, db_url, &host)?;
+    let config_path = std::path::absolute(a.dir.join("dev.toml"))?;
+    write_private(
+        &config_path,
+        &format!(
+            "# Written by `fiber-link dev` at every start: this instance, for the operator commands\n\
+             # (`set -a; . {}; set +a`, then `fiber-link reconcile`, `fiber-link operator add …`).\n{}",
+            a.dir.join("dev.env").display(),
+            toml::to_string(&file_config)?
+        ),
+    )?;
+    let cfg = crate::config::Config::from_file_config(file_config)?;
+    let (op_name, op_password, op_totp) = demo_operator(&store, &master, &a.dir).await?;
+    let console_url = format!("http://{host}:{}", a.console_port);
+    let console = crate::console::Console::new(
+        std::sync::Arc::new(cfg),
+        store.clone(),
+        master.clone(),
+        hub.clone(),
+    );
+    let console_task = tokio::spawn(crate::console::serve(
+        console_l,
+        console,
+        until(shutdown.clone()),
+    ));
+
     let env_path = a.dir.join("dev.env");
     let env_tmp = a.dir.join("dev.env.tmp");
     write_private(
         &env_tmp,
         &format!(
             "FIBER_LINK_API_URL={api_url}\nFIBER_LINK_APP_ID={app_id}\nFIBER_LINK_APP_SECRET={secret}\n\
-             FIBER_LINK_HUB_URL={hub_url}\nFIBER_LINK_DEMO_URL={demo_url}\n"
+             FIBER_LINK_HUB_URL={hub_url}\nFIBER_LINK_DEMO_URL={demo_url}\n\
+             FIBER_LINK_CONSOLE_URL={console_url}\nFIBER_LINK_CONSOLE_USER={op_name}\n\
+             FIBER_LINK_CONSOLE_PASSWORD={op_password}\nFIBER_LINK_CONSOLE_TOTP_SECRET={op_totp}\n\
+             DATABASE_URL={db_url}\nFIBER_LINK_MASTER_KEY_FILE={}\nFIBER_LINK_CONFIG={}\n",
+            std::path::absolute(a.dir.join("master.key"))?.display(),
+            config_path.display(),
         ),
     )?;
     // renamed into place, so a reader never sees half a file
     std::fs::rename(&env_tmp, &env_path)?;
     println!(
-        "\nFiber Link is running (ready in {:.1} s).\n\n  demo forum:  {demo_url}\n  API:         {api_url}/rpc\n  hub (sim):   {hub_url}\n  app id:      {app_id}\n  app secret:  {secret}\n\n\
-         These are also in {}. Ctrl-C stops everything.\n",
+        "\nFiber Link is running (ready in {:.1} s).\n\n  demo forum:  {demo_url}\n  API:         {api_url}/rpc\n  hub (sim):   {hub_url}\n  app id:      {app_id}\n  app secret:  {secret}\n\n  console:     {console_url}\n  operator:    {op_name}\n  password:    {op_password}\n  TOTP key:    {op_totp}  (add it to an authenticator app)\n\n\
+         These are also in {env}. Operator commands against this instance:\n  set -a; . {env}; set +a; cargo run --release -- reconcile\n\nCtrl-C stops everything.\n",
         started.elapsed().as_secs_f64(),
-        env_path.display()
+        env = env_path.display()
     );
-    let _ = tokio::join!(hub_task, api_task, worker_task, payouts_task, demo_task);
+    let _ = tokio::join!(
+        hub_task,
+        api_task,
+        worker_task,
+        payouts_task,
+        demo_task,
+        console_task
+    );
     store.pool().close().await;
     Ok(())
 }

@@ -1,8 +1,11 @@
 //! `fiber-link`: the one binary of Fiber Link.
 
+mod accounts;
+mod apps;
 mod bench;
 mod chaos;
 mod config;
+mod console;
 mod demo;
 mod dev;
 mod operator;
@@ -11,7 +14,6 @@ mod ops;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::Config;
-use fiber_link_core::crypto::generate_app_secret;
 use fiber_link_fnn::HubClient;
 use fiber_link_hubsim::{HubSim, SimOptions, SimUdt};
 use fiber_link_store::apps::Revoke;
@@ -86,6 +88,11 @@ enum Command {
     Backfill(operator::BackfillArgs),
     /// The audit trail of a tip, a withdrawal or a user (every balance-affecting event).
     Audit(operator::AuditArgs),
+    /// The operator console's accounts: add, reset, remove, list.
+    Operator {
+        #[command(subcommand)]
+        command: accounts::OperatorCommand,
+    },
     /// Operator summaries (for cron).
     Ops {
         #[command(subcommand)]
@@ -282,6 +289,9 @@ async fn run(cli: Cli) -> Result<i32> {
                     operator::backfill(cfg, store, a).await
                 }
                 Command::Audit(a) => operator::audit(connect(&cfg, 1).await?, a).await,
+                Command::Operator { command } => {
+                    accounts::run(connect(&cfg, 1).await?, command).await
+                }
                 Command::Ops {
                     command: OpsCommand::Summary(a),
                 } => {
@@ -378,6 +388,12 @@ async fn serve(cfg: Config, migrate: bool) -> Result<()> {
                 cfg.ops_listen
             )
         })?;
+    let console_listener = match &cfg.console.listen {
+        None => None,
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("the console cannot listen on {addr} ([console] listen, FIBER_LINK_CONSOLE_LISTEN; is the port in use?)")
+        })?),
+    };
     tracing::info!(listen = %cfg.listen, ops_listen = %ops_listener.local_addr()?, hub = %config::redact_url(&cfg.hub.url), "API listening");
     let shutdown = shutdown_signal();
     let ops = tokio::spawn(fiber_link_api::serve(
@@ -385,9 +401,24 @@ async fn serve(cfg: Config, migrate: bool) -> Result<()> {
         fiber_link_api::ops_router(store.clone(), hub.clone(), fiber_link_fnn::API_NEEDS),
         until_true(shutdown.clone()),
     ));
-    let state = fiber_link_api::AppState::new(store, hub, cfg.api, &master);
+    let state = fiber_link_api::AppState::new(store.clone(), hub.clone(), cfg.api.clone(), &master);
+    let console = match console_listener {
+        None => None,
+        Some(l) => {
+            tracing::info!(listen = %l.local_addr()?, "operator console listening");
+            let c = console::Console::new(std::sync::Arc::new(cfg), store, master, hub);
+            Some(tokio::spawn(console::serve(
+                l,
+                c,
+                until_true(shutdown.clone()),
+            )))
+        }
+    };
     fiber_link_api::serve_api(listener, state, until_true(shutdown)).await?;
     let _ = ops.await;
+    if let Some(c) = console {
+        let _ = c.await;
+    }
     Ok(())
 }
 
@@ -484,32 +515,13 @@ async fn hubsim(a: HubsimArgs) -> Result<()> {
     Ok(())
 }
 
-fn new_app_id() -> String {
-    let mut b = [0u8; 12];
-    rand::thread_rng().fill_bytes(&mut b);
-    format!("app_{}", hex::encode(b))
-}
-
 async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
     let store = connect(&cfg, 2).await?;
-    let missing = |app_id: &str, e: fiber_link_store::StoreError| match e {
-        fiber_link_store::StoreError::NotFound => anyhow!("no app {app_id}"),
-        e => anyhow!(e),
-    };
+    let by = operator::who(&None);
     match cmd {
         AppCommand::Create { name, json } => {
-            let name = name.trim().to_string();
-            if name.is_empty() || name.len() > 200 {
-                bail!("--name must be 1 to 200 characters");
-            }
-            let master = cfg.master_key()?;
-            let id = new_app_id();
-            let secret = generate_app_secret();
-            let sealed = master.secret_box().seal(&format!("{id}/1"), &secret);
-            store
-                .create_app(&id, &name, sealed, &operator::who(&None))
-                .await
-                .context("creating the app")?;
+            let (id, secret) = apps::create(&cfg, &store, &name, &by).await?;
+            let name = name.trim();
             if json {
                 println!(
                     "{}",
@@ -542,18 +554,8 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
             overlap,
             json,
         } => {
-            let master = cfg.master_key()?;
-            let secret = generate_app_secret();
-            let seal = master.secret_box();
-            let (secret_id, old_end) = store
-                .rotate_secret(
-                    &app_id,
-                    overlap,
-                    |sid| seal.seal(&format!("{app_id}/{sid}"), &secret),
-                    &operator::who(&None),
-                )
-                .await
-                .map_err(|e| missing(&app_id, e))?;
+            let (secret_id, secret, old_end) =
+                apps::rotate(&cfg, &store, &app_id, overlap, &by).await?;
             let old_end = old_end.map(|t| t.to_rfc3339());
             if json {
                 println!(
@@ -574,10 +576,7 @@ async fn app(cfg: Config, cmd: AppCommand) -> Result<()> {
         | AppCommand::Resume(_) => unreachable!("handled in run()"),
         AppCommand::RevokeSecret { app_id, all, json } => {
             let which = if all { Revoke::All } else { Revoke::Previous };
-            let n = store
-                .revoke_secrets(&app_id, which, &operator::who(&None))
-                .await
-                .map_err(|e| missing(&app_id, e))?;
+            let n = apps::revoke(&store, &app_id, which, &by).await?;
             if json {
                 println!("{}", serde_json::json!({"app_id": app_id, "revoked": n}));
             } else {

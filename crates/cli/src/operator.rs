@@ -206,16 +206,11 @@ fn print_report(r: &Report, scope: &str, format: Format) {
         println!(
             "    {:<8} owed {} (balances {} + unsent withdrawals {}; {} in flight in all)  held {} (hub channels {}{})  surplus {}",
             s.asset,
-            s.balances.parse::<i128>().unwrap_or(0)
-                + s.in_flight_unsent.parse::<i128>().unwrap_or(0),
+            s.owed,
             s.balances,
             s.in_flight_unsent,
             s.in_flight,
-            s.hub_channels.parse::<u128>().unwrap_or(0)
-                + s.hot_wallet
-                    .as_deref()
-                    .and_then(|h| h.parse::<u128>().ok())
-                    .unwrap_or(0),
+            s.held,
             s.hub_channels,
             s.hot_wallet
                 .as_ref()
@@ -263,15 +258,48 @@ fn describe(w: &Window) -> String {
     s
 }
 
+/// Runs a reconciliation of `w` and records its outcome (for the console's overview and its
+/// solvency history), whoever asked: `fiber-link reconcile`, `ops summary`, `app resume`, the
+/// console.
+pub async fn run_reconcile(
+    cfg: &Config,
+    store: &Store,
+    w: &Window,
+    grace: std::time::Duration,
+    actor: &str,
+) -> Result<Report> {
+    let r = reconciler(cfg, store.clone()).await?;
+    let outcome = r.reconcile(w, grace).await;
+    let record = match &outcome {
+        Ok(rep) => Ok((
+            rep.clean,
+            rep.findings.len() as i32,
+            serde_json::json!(rep
+                .solvency
+                .iter()
+                .map(|s| serde_json::json!({"asset": s.asset, "owed": s.owed, "held": s.held}))
+                .collect::<Vec<_>>()),
+        )),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = store.record_reconcile(&describe(w), actor, record).await {
+        tracing::warn!(error = %e, "the reconciliation's outcome could not be recorded");
+    }
+    outcome.map_err(|e| anyhow!("reconciliation could not run: {e}"))
+}
+
 /// `fiber-link reconcile`: exit 0 clean, 2 findings, 1 could not run (the error).
 pub async fn reconcile(cfg: Config, store: Store, a: ReconcileArgs) -> Result<i32> {
     let w = a.window.window();
     known_app(&store, &w).await?;
-    let r = reconciler(&cfg, store).await?;
-    let report = r
-        .reconcile(&w, a.grace)
-        .await
-        .map_err(|e| anyhow!("reconciliation could not run: {e}"))?;
+    let report = run_reconcile(
+        &cfg,
+        &store,
+        &w,
+        a.grace,
+        &format!("operator:{}", who(&None)),
+    )
+    .await?;
     print_report(&report, &describe(&w), a.format);
     Ok(if report.clean { 0 } else { ALERT })
 }
@@ -383,11 +411,12 @@ pub async fn summary(cfg: Config, store: Store, a: SummaryArgs) -> Result<i32> {
         since: Some(Utc::now() - chrono::Duration::from_std(a.window).unwrap_or_default()),
         until: None,
     };
-    let r = reconciler(&cfg, store).await?;
-    let (report, reconcile_error) = match r.reconcile(&w, SUMMARY_GRACE).await {
-        Ok(rep) => (Some(rep), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
+    let r = reconciler(&cfg, store.clone()).await?;
+    let (report, reconcile_error) =
+        match run_reconcile(&cfg, &store, &w, SUMMARY_GRACE, "ops summary").await {
+            Ok(rep) => (Some(rep), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
     let mut alerts = Vec::new();
     if backlog.oldest_due_secs > a.max_check_delay.as_secs_f64() {
         alerts.push(format!(
@@ -491,7 +520,16 @@ pub async fn summary(cfg: Config, store: Store, a: SummaryArgs) -> Result<i32> {
 
 /// `fiber-link app pause`.
 pub async fn pause(store: Store, a: PauseArgs) -> Result<i32> {
-    let c = switch(&store, &a, true).await?;
+    let (tips, withdrawals) = which(&a);
+    let c = switch(
+        &store,
+        &scope(&a)?,
+        (tips, withdrawals),
+        true,
+        a.reason.as_deref(),
+        &who(&a.by),
+    )
+    .await?;
     println!(
         "{}: {} (in force on every API and worker within {} s)",
         c.scope,
@@ -501,31 +539,33 @@ pub async fn pause(store: Store, a: PauseArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Turns the switches `a` names on (`pause`) or off, with who and why.
-async fn switch(
+/// Turns the switches `(tips, withdrawals)` names on (`pause`) or off, with who and why: the
+/// one path of the CLI and the console.
+pub async fn switch(
     store: &Store,
-    a: &PauseArgs,
+    scope: &str,
+    (tips, withdrawals): (bool, bool),
     pause: bool,
+    reason: Option<&str>,
+    by: &str,
 ) -> Result<fiber_link_store::ops::Control> {
-    let scope = scope(a)?;
-    if a.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        bail!("--reason must be at most 500 characters");
+    if reason.is_some_and(|r| r.chars().count() > 500) {
+        bail!("the reason must be at most 500 characters");
     }
-    let (tips, withdrawals) = which(a);
     store
         .set_control(
-            &scope,
+            scope,
             tips.then_some(pause),
             withdrawals.then_some(pause),
-            a.reason.as_deref(),
-            &who(&a.by),
+            reason,
+            by,
         )
         .await
-        .map_err(|e| not_found(&scope, e))
+        .map_err(|e| not_found(scope, e))
 }
 
 /// "tips PAUSED, withdrawals open".
-fn switches(c: &fiber_link_store::ops::Control) -> String {
+pub fn switches(c: &fiber_link_store::ops::Control) -> String {
     let state = |on: bool| if on { "PAUSED" } else { "open" };
     format!(
         "tips {}, withdrawals {}",
@@ -534,39 +574,64 @@ fn switches(c: &fiber_link_store::ops::Control) -> String {
     )
 }
 
+/// What came of a resume.
+pub enum Resumed {
+    /// Resumed; the clean reconciliation it rests on (`None` when forced).
+    Done(fiber_link_store::ops::Control, Option<Report>),
+    /// Not resumed: the reconciliation found something.
+    Refused(Report),
+}
+
+/// Resumes the switches of `scope` after a clean reconciliation of it (or everything, for the
+/// global scope); `force` skips the reconciliation. The one path of the CLI and the console.
+pub async fn resume_switches(
+    cfg: &Config,
+    store: &Store,
+    scope: &str,
+    which: (bool, bool),
+    force: bool,
+    by: &str,
+) -> Result<Resumed> {
+    let mut report = None;
+    if !force {
+        let w = Window {
+            app_id: (scope != GLOBAL).then(|| scope.to_string()),
+            since: None,
+            until: None,
+        };
+        known_app(store, &w).await?;
+        match run_reconcile(cfg, store, &w, RESUME_GRACE, &format!("operator:{by}")).await {
+            Ok(rep) if rep.clean => report = Some(rep),
+            Ok(rep) => return Ok(Resumed::Refused(rep)),
+            Err(e) => bail!("not resumed: {e}; fix that or resume with force"),
+        }
+    }
+    let c = switch(store, scope, which, false, None, by).await?;
+    Ok(Resumed::Done(c, report))
+}
+
 /// `fiber-link app resume`: reconciles the app (or everything, for --global) first and refuses
 /// while that finds anything, unless --force.
 pub async fn resume(cfg: Config, store: Store, r: ResumeArgs) -> Result<i32> {
     let a = r.switches;
     let scope = scope(&a)?;
-    if !r.force {
-        let w = Window {
-            app_id: (scope != GLOBAL).then(|| scope.clone()),
-            since: None,
-            until: None,
-        };
-        known_app(&store, &w).await?;
-        let r = reconciler(&cfg, store.clone()).await?;
-        match r.reconcile(&w, RESUME_GRACE).await {
-            Ok(rep) if rep.clean => {
-                println!("reconciliation of {} is clean", describe(&w));
+    match resume_switches(&cfg, &store, &scope, which(&a), r.force, &who(&a.by)).await? {
+        Resumed::Done(c, report) => {
+            if report.is_some() {
+                println!("reconciliation of {} is clean", scope);
             }
-            Ok(rep) => {
-                print_report(&rep, &describe(&w), Format::Text);
-                eprintln!(
-                    "not resumed: reconciliation found {} finding(s). Run `fiber-link backfill --since …`, investigate with `fiber-link audit`, or resume with --force.",
-                    rep.findings.len()
-                );
-                return Ok(ALERT);
-            }
-            Err(e) => {
-                bail!("not resumed: reconciliation could not run ({e}); fix that or resume with --force")
-            }
+            println!("{}: {}", c.scope, switches(&c));
+            Ok(0)
+        }
+        Resumed::Refused(rep) => {
+            print_report(&rep, &scope, Format::Text);
+            eprintln!(
+                "not resumed: reconciliation found {} finding(s). Run `fiber-link backfill --since …`, investigate with `fiber-link audit`, or resume with --force.",
+                rep.findings.len()
+            );
+            Ok(ALERT)
         }
     }
-    let c = switch(&store, &a, false).await?;
-    println!("{}: {}", c.scope, switches(&c));
-    Ok(0)
 }
 
 fn scope(a: &PauseArgs) -> Result<String> {

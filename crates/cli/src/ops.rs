@@ -128,7 +128,7 @@ fn asset_of<'a>(cfg: &'a Config, symbol: &str) -> Result<&'a Asset> {
         .ok_or_else(|| anyhow!("no asset {symbol} is configured"))
 }
 
-fn fmt(cfg: &Config, asset: &str, a: Amount) -> String {
+pub(crate) fn fmt(cfg: &Config, asset: &str, a: Amount) -> String {
     let d = cfg.api.assets.get(asset).map(|a| a.decimals).unwrap_or(0);
     format!("{} {asset}", format_decimal(a, d))
 }
@@ -173,12 +173,68 @@ async fn one(store: &Store, id: Uuid) -> Result<WithdrawalRow> {
         .ok_or_else(|| anyhow!("no withdrawal {id}"))
 }
 
-pub async fn withdrawal(cfg: Config, store: Store, cmd: WithdrawalCommand) -> Result<()> {
-    let found = |id: Uuid, r: Result<WithdrawalRow, StoreError>| match r {
+/// An operator's action on a withdrawal.
+pub enum Action {
+    Approve,
+    Cancel(String),
+    Retry,
+    Fail(String),
+}
+
+/// Carries out an operator's action on a withdrawal, with the same rules and refusals for the
+/// CLI and the console; what happened, in a line.
+pub async fn withdrawal_action(
+    cfg: &Config,
+    store: &Store,
+    id: Uuid,
+    action: Action,
+    who: &str,
+) -> Result<String> {
+    let found = |r: Result<WithdrawalRow, StoreError>| match r {
         Err(StoreError::NotFound) => Err(anyhow!("no withdrawal {id}")),
         Err(StoreError::Conflict(m)) => Err(anyhow!(m)),
         other => other.map_err(|e| anyhow!(e)),
     };
+    Ok(match action {
+        Action::Approve => {
+            let w = found(store.approve_withdrawal(id, who).await)?;
+            format!("approved: {}", line(cfg, &w))
+        }
+        Action::Cancel(reason) => {
+            let msg = format!("{reason} (by {who})");
+            let w = found(
+                store
+                    .cancel_withdrawal(None, id, &format!("operator:{who}"), "cancelled", &msg)
+                    .await,
+            )?;
+            format!("cancelled, funds released: {}", line(cfg, &w))
+        }
+        Action::Retry => {
+            let w = found(store.retry_withdrawal(id, who).await)?;
+            format!("due now: {}", line(cfg, &w))
+        }
+        Action::Fail(reason) => {
+            if reason.trim().is_empty() {
+                bail!("a reason is required to fail a withdrawal");
+            }
+            let w = one(store, id).await?;
+            let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
+            let payouts =
+                Payouts::new(store.clone(), hub, onchain(cfg).await?, cfg.payouts.clone());
+            let reason = format!("{reason} (by {who})");
+            match payouts
+                .operator_fail(&w, &reason)
+                .await
+                .context("checking the payout")?
+            {
+                FailOutcome::Failed => format!("failed, funds released: {id}"),
+                FailOutcome::Refused(why) => bail!("not failed: {why}"),
+            }
+        }
+    })
+}
+
+pub async fn withdrawal(cfg: Config, store: Store, cmd: WithdrawalCommand) -> Result<()> {
     match cmd {
         WithdrawalCommand::List {
             states,
@@ -252,51 +308,139 @@ pub async fn withdrawal(cfg: Config, store: Store, cmd: WithdrawalCommand) -> Re
         }
         WithdrawalCommand::Approve { id, who } => {
             let id = parse_id(&id)?;
-            let w = found(id, store.approve_withdrawal(id, &who.name()).await)?;
-            println!("approved: {}", line(&cfg, &w));
+            println!(
+                "{}",
+                withdrawal_action(&cfg, &store, id, Action::Approve, &who.name()).await?
+            );
         }
         WithdrawalCommand::Cancel { id, reason, who } => {
             let id = parse_id(&id)?;
-            let msg = format!("{reason} (by {})", who.name());
-            let w = found(
-                id,
-                store
-                    .cancel_withdrawal(
-                        None,
-                        id,
-                        &format!("operator:{}", who.name()),
-                        "cancelled",
-                        &msg,
-                    )
-                    .await,
-            )?;
-            println!("cancelled, funds released: {}", line(&cfg, &w));
+            println!(
+                "{}",
+                withdrawal_action(&cfg, &store, id, Action::Cancel(reason), &who.name()).await?
+            );
         }
         WithdrawalCommand::Retry { id, who } => {
             let id = parse_id(&id)?;
-            let w = found(id, store.retry_withdrawal(id, &who.name()).await)?;
-            println!("due now: {}", line(&cfg, &w));
+            println!(
+                "{}",
+                withdrawal_action(&cfg, &store, id, Action::Retry, &who.name()).await?
+            );
         }
         WithdrawalCommand::Fail { id, reason, who } => {
             let id = parse_id(&id)?;
-            let w = one(&store, id).await?;
-            let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
-            let payouts = Payouts::new(
-                store.clone(),
-                hub,
-                onchain(&cfg).await?,
-                cfg.payouts.clone(),
+            println!(
+                "{}",
+                withdrawal_action(&cfg, &store, id, Action::Fail(reason), &who.name()).await?
             );
-            let reason = format!("{reason} (by {})", who.name());
-            match payouts
-                .operator_fail(&w, &reason)
-                .await
-                .context("checking the payout")?
-            {
-                FailOutcome::Failed => println!("failed, funds released: {id}"),
-                FailOutcome::Refused(why) => bail!("not failed: {why}"),
-            }
         }
+    }
+    Ok(())
+}
+
+/// A change to an app's policy for one asset: `None` leaves a field as it is; `default` (or an
+/// empty string) goes back to the configured default; amounts are in asset units.
+#[derive(Default)]
+pub struct PolicyEdit {
+    pub allowed: Option<String>,
+    pub min: Option<String>,
+    pub max_per_request: Option<String>,
+    pub author_daily_cap: Option<String>,
+    pub app_daily_cap: Option<String>,
+    pub cooldown_secs: Option<String>,
+    pub approval_threshold: Option<String>,
+}
+
+/// An app's effective withdrawal policy per configured asset (amounts in asset units), with the
+/// app's own overrides.
+pub async fn policies(
+    cfg: &Config,
+    store: &Store,
+    app_id: &str,
+) -> Result<Vec<(serde_json::Value, PolicyOverride)>> {
+    if store.app_name(app_id).await?.is_none() {
+        bail!("no app {app_id}");
+    }
+    let mut out = Vec::new();
+    for a in cfg.api.assets.iter() {
+        let ov = store.policy_override(app_id, &a.symbol).await?;
+        let p = ov.apply(&cfg.api.withdrawals.default_policy(&a.symbol));
+        let f = |x: Option<Amount>| x.map(|x| format_decimal(x, a.decimals));
+        out.push((
+            json!({
+                "asset": a.symbol,
+                "allowed": p.allowed,
+                "min": format_decimal(p.min, a.decimals),
+                "max_per_request": f(p.max_per_request),
+                "author_daily_cap": f(p.author_daily_cap),
+                "app_daily_cap": f(p.app_daily_cap),
+                "cooldown_secs": p.cooldown_secs,
+                "approval_threshold": f(p.approval_threshold),
+                "overridden": ov != PolicyOverride::default(),
+            }),
+            ov,
+        ));
+    }
+    Ok(out)
+}
+
+/// Applies a [`PolicyEdit`]: the one path of the CLI and the console.
+pub async fn set_policy(
+    cfg: &Config,
+    store: &Store,
+    app_id: &str,
+    asset: &str,
+    e: &PolicyEdit,
+    who: &str,
+) -> Result<()> {
+    let a = asset_of(cfg, asset)?;
+    let mut ov = store.policy_override(app_id, &a.symbol).await?;
+    let is_default = |v: &str| v.trim().is_empty() || v.trim() == "default";
+    let amount = |field: &str, v: &str| -> Result<Option<Amount>> {
+        if is_default(v) {
+            return Ok(None);
+        }
+        parse_decimal(v.trim(), a.decimals)
+            .map(Some)
+            .map_err(|e| anyhow!("{field} {v:?}: {e}"))
+    };
+    if let Some(v) = &e.allowed {
+        ov.allowed = match v.trim() {
+            "true" => Some(true),
+            "false" => Some(false),
+            v if is_default(v) => None,
+            _ => bail!("allowed must be true, false or default"),
+        };
+    }
+    if let Some(v) = &e.min {
+        ov.min = amount("min", v)?;
+    }
+    if let Some(v) = &e.max_per_request {
+        ov.max_per_request = amount("max-per-request", v)?;
+    }
+    if let Some(v) = &e.author_daily_cap {
+        ov.author_daily_cap = amount("author-daily-cap", v)?;
+    }
+    if let Some(v) = &e.app_daily_cap {
+        ov.app_daily_cap = amount("app-daily-cap", v)?;
+    }
+    if let Some(v) = &e.approval_threshold {
+        ov.approval_threshold = amount("approval-threshold", v)?;
+    }
+    if let Some(v) = &e.cooldown_secs {
+        ov.cooldown_secs = if is_default(v) {
+            None
+        } else {
+            Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| anyhow!("cooldown-secs must be a number of seconds"))?,
+            )
+        };
+    }
+    match store.set_policy_override(app_id, &a.symbol, &ov, who).await {
+        Err(StoreError::NotFound) => bail!("no app {app_id}"),
+        other => other?,
     }
     Ok(())
 }
@@ -304,26 +448,11 @@ pub async fn withdrawal(cfg: Config, store: Store, cmd: WithdrawalCommand) -> Re
 pub async fn policy(cfg: Config, store: Store, cmd: PolicyCommand) -> Result<()> {
     match cmd {
         PolicyCommand::Show { app_id, json } => {
-            if store.app_name(&app_id).await?.is_none() {
-                bail!("no app {app_id}");
-            }
-            let mut out = Vec::new();
-            for a in cfg.api.assets.iter() {
-                let ov = store.policy_override(&app_id, &a.symbol).await?;
-                let p = ov.apply(&cfg.api.withdrawals.default_policy(&a.symbol));
-                let f = |x: Option<Amount>| x.map(|x| format_decimal(x, a.decimals));
-                out.push(json!({
-                    "asset": a.symbol,
-                    "allowed": p.allowed,
-                    "min": format_decimal(p.min, a.decimals),
-                    "max_per_request": f(p.max_per_request),
-                    "author_daily_cap": f(p.author_daily_cap),
-                    "app_daily_cap": f(p.app_daily_cap),
-                    "cooldown_secs": p.cooldown_secs,
-                    "approval_threshold": f(p.approval_threshold),
-                    "overridden": ov != PolicyOverride::default(),
-                }));
-            }
+            let out: Vec<serde_json::Value> = policies(&cfg, &store, &app_id)
+                .await?
+                .into_iter()
+                .map(|(effective, _)| effective)
+                .collect();
             if json {
                 println!("{}", serde_json::Value::Array(out));
             } else {
@@ -344,57 +473,17 @@ pub async fn policy(cfg: Config, store: Store, cmd: PolicyCommand) -> Result<()>
             approval_threshold,
             who,
         } => {
-            let a = asset_of(&cfg, &asset)?;
-            let mut ov = store.policy_override(&app_id, &a.symbol).await?;
-            let amount = |field: &str, v: &str| -> Result<Option<Amount>> {
-                if v == "default" {
-                    return Ok(None);
-                }
-                parse_decimal(v, a.decimals)
-                    .map(Some)
-                    .map_err(|e| anyhow!("--{field} {v:?}: {e}"))
+            let edit = PolicyEdit {
+                allowed,
+                min,
+                max_per_request,
+                author_daily_cap,
+                app_daily_cap,
+                cooldown_secs,
+                approval_threshold,
             };
-            if let Some(v) = &allowed {
-                ov.allowed = match v.as_str() {
-                    "true" => Some(true),
-                    "false" => Some(false),
-                    "default" => None,
-                    _ => bail!("--allowed must be true, false or default"),
-                };
-            }
-            if let Some(v) = &min {
-                ov.min = amount("min", v)?;
-            }
-            if let Some(v) = &max_per_request {
-                ov.max_per_request = amount("max-per-request", v)?;
-            }
-            if let Some(v) = &author_daily_cap {
-                ov.author_daily_cap = amount("author-daily-cap", v)?;
-            }
-            if let Some(v) = &app_daily_cap {
-                ov.app_daily_cap = amount("app-daily-cap", v)?;
-            }
-            if let Some(v) = &approval_threshold {
-                ov.approval_threshold = amount("approval-threshold", v)?;
-            }
-            if let Some(v) = &cooldown_secs {
-                ov.cooldown_secs = if v == "default" {
-                    None
-                } else {
-                    Some(
-                        v.parse()
-                            .map_err(|_| anyhow!("--cooldown-secs must be a number of seconds"))?,
-                    )
-                };
-            }
-            match store
-                .set_policy_override(&app_id, &a.symbol, &ov, &who.name())
-                .await
-            {
-                Err(StoreError::NotFound) => bail!("no app {app_id}"),
-                other => other?,
-            }
-            println!("policy for {} of {app_id} updated", a.symbol);
+            set_policy(&cfg, &store, &app_id, &asset, &edit, &who.name()).await?;
+            println!("policy for {asset} of {app_id} updated");
         }
     }
     Ok(())

@@ -39,6 +39,7 @@ struct Ports {
     hub: u16,
     demo: u16,
     pg: u16,
+    console: u16,
 }
 
 impl Ports {
@@ -48,6 +49,7 @@ impl Ports {
             hub: free_port(),
             demo: free_port(),
             pg: free_port(),
+            console: free_port(),
         }
     }
 }
@@ -65,6 +67,7 @@ fn dev_command(dir: &Path, p: &Ports) -> Command {
         ("--hub-port", p.hub),
         ("--demo-port", p.demo),
         ("--pg-port", p.pg),
+        ("--console-port", p.console),
     ] {
         c.args([flag, &port.to_string()]);
     }

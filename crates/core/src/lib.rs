@@ -10,6 +10,7 @@ pub mod input;
 pub mod money;
 pub mod reconcile;
 pub mod tip;
+pub mod totp;
 pub mod withdrawal;
 
 pub use asset::{Asset, Assets, Script};

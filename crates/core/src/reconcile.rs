@@ -100,7 +100,11 @@ pub struct Solvency {
     /// The hot wallet's confirmed balance (CKB with on-chain payouts on), if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hot_wallet: Option<String>,
-    /// holdings − owed; negative means insolvent.
+    /// What is owed: balances + the unsent part of in-flight.
+    pub owed: String,
+    /// What is held: hub channels + the hot wallet.
+    pub held: String,
+    /// held − owed; negative means insolvent.
     pub surplus: String,
 }
 
@@ -124,6 +128,8 @@ impl Solvency {
             in_flight_unsent: unsent.to_string(),
             hub_channels: hub_channels.to_string(),
             hot_wallet: hot_wallet.map(|h| h.to_string()),
+            owed: owed.to_string(),
+            held: held.to_string(),
             surplus: held.saturating_sub(owed).to_string(),
         }
     }

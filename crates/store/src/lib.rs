@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod apps;
 pub mod checks;
+pub mod console;
 pub mod ledger;
 pub mod nonces;
 pub mod ops;
@@ -79,6 +80,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lean tip create",
         include_str!("../migrations/0007_lean_tip_create.sql"),
     ),
+    (8, "console", include_str!("../migrations/0008_console.sql")),
 ];
 
 /// The channel `tip_intents` changes are announced on (payload: the tip id).

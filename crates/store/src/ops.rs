@@ -46,6 +46,8 @@ pub enum AuditFilter {
         app_id: String,
         external_id: String,
     },
+    /// Everything an operator did (actor `operator:<name>`).
+    Operator(String),
 }
 
 /// The window of tips and withdrawals a reconciliation or a backfill looks at (by creation
@@ -265,28 +267,51 @@ impl Store {
         Ok(c)
     }
 
-    /// The audit trail of a tip, a withdrawal or a user, oldest first.
+    /// The audit trail of a tip, a withdrawal, a user or an operator, oldest first.
     pub async fn audit_trail(&self, f: &AuditFilter) -> Result<Vec<AuditRow>> {
-        let q = match f {
-            AuditFilter::Tip(id) => {
-                sqlx::query("SELECT * FROM audit_log WHERE tip_id = $1 ORDER BY id").bind(*id)
+        self.audit_page(f, None, i64::MAX, false).await
+    }
+
+    /// A page of the audit trail: at most `limit` entries with ids below `before`, newest first
+    /// when `newest_first`.
+    pub async fn audit_page(
+        &self,
+        f: &AuditFilter,
+        before: Option<i64>,
+        limit: i64,
+        newest_first: bool,
+    ) -> Result<Vec<AuditRow>> {
+        let order = if newest_first { "DESC" } else { "" };
+        let page = format!("AND ($2::bigint IS NULL OR a.id < $2) ORDER BY a.id {order} LIMIT $3");
+        let sql = match f {
+            AuditFilter::Tip(_) => {
+                format!("SELECT a.* FROM audit_log a WHERE a.tip_id = $1::text::uuid {page}")
             }
-            AuditFilter::Withdrawal(id) => {
-                sqlx::query("SELECT * FROM audit_log WHERE withdrawal_id = $1 ORDER BY id")
-                    .bind(*id)
+            AuditFilter::Withdrawal(_) => {
+                format!("SELECT a.* FROM audit_log a WHERE a.withdrawal_id = $1::text::uuid {page}")
             }
+            AuditFilter::User { .. } => format!(
+                "WITH u AS (SELECT id FROM users WHERE app_id = $1 AND external_id = $4)
+                 SELECT a.* FROM audit_log a, u
+                  WHERE a.app_id = $1 AND (a.user_id = u.id OR a.payer_id = u.id) {page}"
+            ),
+            AuditFilter::Operator(_) => format!(
+                "SELECT a.* FROM audit_log a
+                  WHERE a.actor LIKE 'operator:%' AND a.actor = 'operator:' || $1 {page}"
+            ),
+        };
+        let (first, user) = match f {
+            AuditFilter::Tip(id) | AuditFilter::Withdrawal(id) => (id.to_string(), None),
             AuditFilter::User {
                 app_id,
                 external_id,
-            } => sqlx::query(
-                "WITH u AS (SELECT id FROM users WHERE app_id = $1 AND external_id = $2)
-                 SELECT a.* FROM audit_log a, u
-                  WHERE a.app_id = $1 AND (a.user_id = u.id OR a.payer_id = u.id)
-                  ORDER BY a.id",
-            )
-            .bind(app_id)
-            .bind(external_id),
+            } => (app_id.clone(), Some(external_id.clone())),
+            AuditFilter::Operator(name) => (name.clone(), None),
         };
+        let mut q = sqlx::query(&sql).bind(first).bind(before).bind(limit);
+        if let Some(u) = user {
+            q = q.bind(u);
+        }
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {

@@ -131,13 +131,13 @@ pub struct Transition<'a> {
     pub next_check_at: Option<DateTime<Utc>>,
 }
 
-const TIP_COLUMNS: &str = "t.id, t.app_id, t.post_id, fu.external_id AS from_user,
+pub(crate) const TIP_COLUMNS: &str = "t.id, t.app_id, t.post_id, fu.external_id AS from_user,
     tu.external_id AS to_user, t.asset, t.amount::text AS amount, t.message, t.idempotency_key,
     t.request_fingerprint, t.payment_hash, t.invoice, t.state, t.hub_status, t.created_at,
     t.expires_at, t.updated_at, t.invoice_at, t.pending_at, t.settled_at, t.ended_at,
     t.next_check_at";
 
-const TIP_FROM: &str = "FROM tip_intents t
+pub(crate) const TIP_FROM: &str = "FROM tip_intents t
     JOIN users fu ON fu.id = t.from_user_id
     JOIN users tu ON tu.id = t.to_user_id";
 
@@ -151,7 +151,7 @@ fn parse_state(s: &str) -> Result<TipState> {
     s.parse().map_err(StoreError::Corrupt)
 }
 
-fn tip_from_row(r: &PgRow) -> Result<TipRow> {
+pub(crate) fn tip_from_row(r: &PgRow) -> Result<TipRow> {
     Ok(TipRow {
         id: r.try_get("id")?,
         app_id: r.try_get("app_id")?,

@@ -4,7 +4,7 @@
 mod lifecycle;
 mod payout;
 mod policy;
-mod read;
+pub(crate) mod read;
 mod request;
 
 pub use policy::PolicyOverride;

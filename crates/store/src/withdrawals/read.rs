@@ -10,7 +10,7 @@ use sqlx::Row;
 use std::time::Duration;
 use uuid::Uuid;
 
-pub(super) const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "w.id, w.app_id, u.external_id AS user_ext, w.asset, w.amount::text AS amount,
     w.fee::text AS fee, w.receive_amount::text AS receive_amount, w.fee_mode, w.rail,
     w.destination, w.request_fingerprint, w.state, w.payment_hash, w.signed_tx, w.tx_hash,
@@ -19,13 +19,13 @@ pub(super) const COLUMNS: &str =
     w.created_at, w.updated_at, w.progressed_at, w.approved_at, w.approved_by, w.submitted_at,
     w.completed_at";
 
-pub(super) const FROM: &str = "FROM withdrawals w JOIN users u ON u.id = w.user_id";
+pub(crate) const FROM: &str = "FROM withdrawals w JOIN users u ON u.id = w.user_id";
 
 fn corrupt(what: &str, v: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {v:?}"))
 }
 
-pub(super) fn from_row(r: &PgRow) -> Result<WithdrawalRow> {
+pub(crate) fn from_row(r: &PgRow) -> Result<WithdrawalRow> {
     let opt_amount = |c: &str| -> Result<Option<Amount>> {
         r.try_get::<Option<String>, _>(c)?
             .as_deref()
