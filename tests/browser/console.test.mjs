@@ -673,6 +673,19 @@ test('pausing tips from the console stops tip.create; resuming opens it again', 
     return t.body.pay_url ? t : null;
   }, { timeout: 5_000 });
   assert.ok(made.body.tip_id);
+
+  // the global switch, on the overview: every app
+  await demo.open(page, '/');
+  await page.locator('#global-pause-form input[name=tips]').check();
+  r = await submit(page, '#global-pause-form');
+  assert.equal(pathOf(page), '/');
+  assert.ok(await page.locator('.flash.ok').count() > 0, `paused all: ${await flash(page, 'error')}`);
+  assert.match(await text(page, '#pauses'), /global: tips paused/);
+  await until('tip.create is refused for every app', async () => ((await tip()).body.pay_url ? null : true), { timeout: 5_000 });
+  r = await submit(page, '#global-resume-form', 30_000);
+  assert.ok(await page.locator('.flash.ok').count() > 0, `resumed all: ${await flash(page, 'error')}`);
+  assert.match(await text(page, '#pauses'), /none/);
+  await until('tip.create works again', async () => ((await tip()).body.pay_url ? true : null), { timeout: 5_000 });
   await page.close();
 });
 

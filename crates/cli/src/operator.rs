@@ -724,6 +724,32 @@ pub async fn show(store: Store, app_id: &str, json: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// The console's line of `config check`: off, or where it listens and who can log in (a warning,
+/// never a failure: the API works without it).
+async fn console_check(cfg: &Config) -> String {
+    let Some(listen) = &cfg.console.listen else {
+        return "ok    console: off ([console] listen not set)".into();
+    };
+    let loopback = listen.starts_with("127.")
+        || listen.starts_with("[::1]")
+        || listen.starts_with("localhost");
+    if !cfg.console.secure_cookies && !loopback {
+        return format!("warn  console: on {listen} with secure_cookies = false: its session cookie would cross the network in clear; serve it over HTTPS and turn secure_cookies on");
+    }
+    let admins = match Store::connect(&cfg.database_url, 1).await {
+        Ok(store) => store
+            .operators()
+            .await
+            .map(|ops| ops.iter().filter(|o| o.role == "admin").count()),
+        Err(e) => Err(e),
+    };
+    match admins {
+        Ok(0) => format!("warn  console: on {listen}, but no admin can log in yet: fiber-link operator add NAME --role admin"),
+        Ok(n) => format!("ok    console: on {listen}, {n} admin(s)"),
+        Err(e) => format!("warn  console: on {listen}; its operators could not be read: {e}"),
+    }
+}
+
 /// `fiber-link config check`: the effective configuration (secrets redacted), then each check.
 /// Exit 0 when every check passes, 2 otherwise.
 pub async fn config_check(cfg: Config) -> Result<i32> {
@@ -757,6 +783,7 @@ pub async fn config_check(cfg: Config) -> Result<i32> {
     }
     .await;
     report("database", db);
+    println!("{}", console_check(&cfg).await);
     let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
     match hub.node_info().await {
         Err(e) => report(

@@ -402,14 +402,14 @@ pub async fn set_policy(
         }
         parse_decimal(v.trim(), a.decimals)
             .map(Some)
-            .map_err(|e| anyhow!("{field} {v:?}: {e}"))
+            .map_err(|e| anyhow!("--{field} {v:?}: {e}"))
     };
     if let Some(v) = &e.allowed {
         ov.allowed = match v.trim() {
             "true" => Some(true),
             "false" => Some(false),
             v if is_default(v) => None,
-            _ => bail!("allowed must be true, false or default"),
+            _ => bail!("--allowed must be true, false or default"),
         };
     }
     if let Some(v) = &e.min {
@@ -434,7 +434,7 @@ pub async fn set_policy(
             Some(
                 v.trim()
                     .parse()
-                    .map_err(|_| anyhow!("cooldown-secs must be a number of seconds"))?,
+                    .map_err(|_| anyhow!("--cooldown-secs must be a number of seconds"))?,
             )
         };
     }

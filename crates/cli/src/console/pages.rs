@@ -69,6 +69,7 @@ struct OverviewPage {
     backlog: Vec<BacklogItem>,
     oldest: String,
     pauses: Vec<String>,
+    admin: bool,
     daily_chart: String,
     daily: Vec<(String, String, i64, i64, String)>,
 }
@@ -255,6 +256,7 @@ pub async fn overview(State(c): State<Console>, mut op: Op) -> Response {
         backlog: backlog_items,
         oldest,
         pauses,
+        admin: op.is_admin(),
         daily_chart: charts::daily(&daily, 30),
         daily: daily_rows,
     };
@@ -726,7 +728,12 @@ pub async fn app_action(
     if let Err(r) = op.check(&c, &f).and_then(|_| op.admin(&c)) {
         return r;
     }
-    let back = format!("/apps/{id}");
+    // the global switches are on the overview
+    let back = if id == GLOBAL {
+        "/".to_string()
+    } else {
+        format!("/apps/{id}")
+    };
     let checked = |k: &str| f.get(k).is_some_and(|v| v == "on" || v == "true");
     let which = match (checked("tips"), checked("withdrawals")) {
         (false, false) => (true, true),
