@@ -236,8 +236,10 @@ test("the author's dashboard shows the new balance and pages through tips receiv
   const available = page.locator('tr[data-asset="CKB"] .fiber-link-dashboard__available');
   await available.waitFor({ timeout: 15_000 });
   assert.equal(await text(available), "2.5");
-  assert.equal(await text(page.locator('tr[data-asset="CKB"] .fiber-link-dashboard__incoming')), "6.5",
-    "the open tips are incoming: 1 from the closed modal, 0.1 + ... + 1.0");
+  assert.equal(await text(page.locator('tr[data-asset="CKB"] .fiber-link-dashboard__awaiting')), "6.5",
+    "the unpaid tips await payment: 1 from the closed modal, 0.1 + ... + 1.0");
+  assert.equal(await text(page.locator('tr[data-asset="CKB"] .fiber-link-dashboard__incoming')), "0",
+    "an unpaid invoice is not income");
 
   const tab = page.locator(".fiber-link-tip-history__tab-received");
   assert.equal(await text(tab), "Received (12)");

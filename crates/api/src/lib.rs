@@ -9,6 +9,7 @@ pub mod auth;
 mod batch;
 mod common;
 pub mod pay;
+mod posts;
 mod rpc;
 mod tips;
 mod withdrawals;

@@ -72,6 +72,7 @@ async fn dispatch(
         "tip.list" => crate::tips::list(state, caller, params(p)?).await,
         "tip.settled_feed" => crate::tips::settled_feed(state, caller, params(p)?).await,
         "dashboard.summary" => crate::tips::dashboard(state, caller, params(p)?).await,
+        "post.totals" => crate::posts::totals(state, caller, params(p)?).await,
         "withdrawal.quote" => crate::withdrawals::quote(state, caller, params(p)?).await,
         "withdrawal.request" => crate::withdrawals::request(state, caller, params(p)?).await,
         "withdrawal.get" => crate::withdrawals::get(state, caller, params(p)?).await,

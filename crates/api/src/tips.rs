@@ -392,8 +392,8 @@ pub(crate) struct BalanceParams {
     user_id: ExternalId,
 }
 
-/// Per configured asset: available (credited), incoming (open tips), reserved (held for
-/// withdrawals in flight).
+/// Per configured asset: available (credited), incoming (received by the hub, being credited),
+/// awaiting payment (unpaid invoices: not income), reserved (held for withdrawals in flight).
 pub(crate) async fn balance(
     state: &AppState,
     caller: &Caller,
@@ -423,6 +423,7 @@ async fn balances_json(state: &AppState, app_id: &str, user: &str) -> Result<Vec
                 "decimals": a.decimals,
                 "available": f(row.map(|r| r.available)),
                 "incoming": f(row.map(|r| r.incoming)),
+                "awaiting_payment": f(row.map(|r| r.awaiting_payment)),
                 "reserved": f(row.map(|r| r.reserved)),
             })
         })

@@ -17,6 +17,7 @@ pub const METHODS: &[&str] = &[
     "tip.settled_feed",
     "balance.get",
     "dashboard.summary",
+    "post.totals",
     "withdrawal.quote",
     "withdrawal.request",
     "withdrawal.get",
@@ -665,6 +666,19 @@ pub fn valid_params(rng: &mut StdRng, world: &World, method: &str) -> Value {
             }
         }
         "balance.get" | "dashboard.summary" => put("user_id", user(rng, "author")),
+        "post.totals" => {
+            let n = *pick(rng, &[0usize, 1, 5, 20, 200]);
+            let ids: Vec<Value> = (0..n)
+                .map(|_| {
+                    if chance(rng, 0.2) {
+                        json!(rng.gen_range(1u64..1000))
+                    } else {
+                        json!(format!("post-{}", rng.gen_range(0..100)))
+                    }
+                })
+                .collect();
+            put("post_ids", json!(ids));
+        }
         "withdrawal.quote" | "withdrawal.request" => {
             put("user_id", user(rng, "author"));
             let payee = {

@@ -225,7 +225,7 @@ input,select,textarea{font-size:1rem;padding:.4rem;box-sizing:border-box}textare
 <header><h1>Demo forum</h1><small>Fiber Link, running on this machine with a simulated hub</small></header>
 <div class="wrap">
 <section id="posts"></section>
-<section id="balances"><h2>Authors' balances</h2><p class="err" id="werr" role="alert"></p><table><thead><tr><th>author</th><th>asset</th><th>available</th><th>incoming</th><th>reserved</th><th></th></tr></thead><tbody></tbody></table></section>
+<section id="balances"><h2>Authors' balances</h2><p class="err" id="werr" role="alert"></p><table><thead><tr><th>author</th><th>asset</th><th>available</th><th>incoming</th><th>awaiting payment</th><th>reserved</th><th></th></tr></thead><tbody></tbody></table></section>
 </div>
 <dialog id="tip">
   <form id="tipform" method="dialog">
@@ -272,7 +272,7 @@ function simPay(){fetch('/api/pay',{method:'POST',headers:{'content-type':'appli
   .then(function(r){return r.json();}).then(function(r){if(r.error)document.getElementById('payerr').textContent=r.error;});}
 function loadBalances(){fetch('/api/balances').then(function(r){return r.json();}).then(function(d){
   var tb=document.querySelector('#balances tbody');tb.textContent='';(d.authors||[]).forEach(function(a){a.balances.forEach(function(b){
-  var tr=el('tr',{'data-author':a.user_id,'data-asset':b.asset});[a.user_id,b.asset,b.available,b.incoming,b.reserved].forEach(function(x,i){tr.appendChild(el('td',{class:['author','asset','available','incoming','reserved'][i]},x));});
+  var tr=el('tr',{'data-author':a.user_id,'data-asset':b.asset});[a.user_id,b.asset,b.available,b.incoming,b.awaiting_payment,b.reserved].forEach(function(x,i){tr.appendChild(el('td',{class:['author','asset','available','incoming','awaiting','reserved'][i]},x));});
   var td=el('td');var w=el('button',{type:'button',class:'secondary withdraw'},'Withdraw all');w.disabled=(b.available==='0');
   w.onclick=function(){withdraw(a.user_id,b.asset);};td.appendChild(w);tr.appendChild(td);tb.appendChild(tr);});});});}
 function withdraw(user,asset){fetch('/api/withdraw',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({user_id:user,asset:asset})})

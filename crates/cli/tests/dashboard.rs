@@ -142,7 +142,7 @@ async fn the_dashboard_shows_balances_counts_and_latest_items() {
     let c = s.client();
     let paid = tip(&c, "p1", "alice", "bob", "100").await;
     pay(&s, &c, &paid).await;
-    tip(&c, "p2", "alice", "bob", "3").await; // open: incoming
+    tip(&c, "p2", "alice", "bob", "3").await; // unpaid: awaiting payment, not income
     tip(&c, "p3", "bob", "alice", "1").await;
     let (invoice, _) = {
         let r = s
@@ -164,7 +164,8 @@ async fn the_dashboard_shows_balances_counts_and_latest_items() {
     let ckb = &d["balances"][0];
     assert_eq!(ckb["asset"], "CKB");
     assert_eq!(ckb["available"], "89.95");
-    assert_eq!(ckb["incoming"], "3");
+    assert_eq!(ckb["incoming"], "0", "an unpaid invoice is not income");
+    assert_eq!(ckb["awaiting_payment"], "3");
     assert_eq!(ckb["reserved"], "10.05");
     assert_eq!(d["counts"]["tips_received"], 2);
     assert_eq!(d["counts"]["tips_received_settled"], 1);
@@ -248,4 +249,135 @@ async fn the_settled_feed_gives_each_settlement_once_in_order() {
         .await
         .unwrap();
     assert_eq!(a.reason(), Some("cursor_malformed"));
+}
+
+/// `post.totals` sums, per post asked about, exactly the settled tips: after a burst of
+/// concurrent payments on a few posts the totals equal what tip.get says was settled; unpaid
+/// tips, other posts and other apps count for nothing; bad requests are refused.
+#[tokio::test]
+async fn post_totals_are_the_settled_tips_of_each_post() {
+    let s = Stack::start().await;
+    s.start_worker().await;
+    let c = s.client();
+
+    // 24 tips over 4 posts; 18 of them paid at once, 6 left unpaid
+    let mut made = Vec::new();
+    for i in 0..24u32 {
+        let amount = format!("{}.{}", 1 + i % 3, i % 10);
+        let t = tip(&c, &format!("post-{}", i % 4), "alice", "bob", &amount).await;
+        made.push(t);
+    }
+    let paid: Vec<&Value> = made
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 4 != 3 || *i < 8)
+        .map(|(_, t)| t)
+        .collect();
+    let unpaid_post3 = made
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 4 == 3 && *i >= 8)
+        .count();
+    assert!(unpaid_post3 > 0);
+    // the burst: every invoice paid at once, then each waited for
+    for t in &paid {
+        s.sim(
+            "sim_pay_invoice",
+            json!({"invoice": t["invoice"], "delay_ms": 1}),
+        )
+        .await;
+    }
+    for t in &paid {
+        s.wait_state(
+            &c,
+            t["tip_id"].as_str().unwrap(),
+            "SETTLED",
+            Duration::from_secs(15),
+        )
+        .await;
+    }
+
+    // what was settled, per post, from tip.get (amounts in shannons)
+    let mut expected: std::collections::BTreeMap<String, (u128, u64)> = Default::default();
+    for t in &paid {
+        let g = c
+            .result("tip.get", json!({"tip_id": t["tip_id"]}))
+            .await
+            .unwrap();
+        assert_eq!(g["state"], "SETTLED");
+        let e = expected
+            .entry(g["post_id"].as_str().unwrap().to_string())
+            .or_default();
+        e.0 += shannons(g["amount"].as_str().unwrap());
+        e.1 += 1;
+    }
+    // another app's tip on a post of the same name is not this app's
+    let other = s.second_app().await;
+    let o = tip(&other, "post-0", "x", "y", "5").await;
+    pay(&s, &other, &o).await;
+
+    let r = c
+        .result(
+            "post.totals",
+            json!({"post_ids": ["post-0", "post-1", "post-2", "post-3", "post-9", "post-0", 7]}),
+        )
+        .await
+        .unwrap();
+    let totals = r["totals"].as_array().unwrap();
+    let asked: Vec<&str> = totals
+        .iter()
+        .map(|t| t["post_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        asked,
+        ["post-0", "post-1", "post-2", "post-3", "post-9", "7"],
+        "each post once, in the order asked"
+    );
+    for t in totals {
+        let post = t["post_id"].as_str().unwrap();
+        let assets = t["assets"].as_array().unwrap();
+        match expected.get(post) {
+            None => assert!(assets.is_empty(), "{post} has no settled tip: {t}"),
+            Some((amount, n)) => {
+                assert_eq!(assets.len(), 1, "{t}");
+                assert_eq!(assets[0]["asset"], "CKB");
+                assert_eq!(
+                    shannons(assets[0]["amount"].as_str().unwrap()),
+                    *amount,
+                    "{post}"
+                );
+                assert_eq!(assets[0]["tips"], *n, "{post}");
+            }
+        }
+    }
+
+    // refusals
+    let too_many: Vec<String> = (0..201).map(|i| format!("p{i}")).collect();
+    let e = c
+        .call("post.totals", json!({"post_ids": too_many}))
+        .await
+        .unwrap();
+    assert_eq!(
+        e.body["error"]["data"]["reason"], "too_many_posts",
+        "{}",
+        e.body
+    );
+    let e = c
+        .call("post.totals", json!({"post_ids": [""]}))
+        .await
+        .unwrap();
+    assert_eq!(e.body["error"]["data"]["reason"], "empty_id", "{}", e.body);
+    let e = c.call("post.totals", json!({})).await.unwrap();
+    assert!(
+        e.body["error"].is_object(),
+        "post_ids is required: {}",
+        e.body
+    );
+}
+
+/// "1.5" CKB in shannons.
+fn shannons(s: &str) -> u128 {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let frac = format!("{frac:0<8}");
+    int.parse::<u128>().unwrap() * 100_000_000 + frac.parse::<u128>().unwrap()
 }

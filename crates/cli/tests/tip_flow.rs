@@ -41,7 +41,11 @@ async fn a_paid_tip_settles_once_and_credits_the_author() {
         .result("balance.get", json!({"user_id": "bob"}))
         .await
         .unwrap();
-    assert_eq!(before["balances"][0]["incoming"], "1.5");
+    assert_eq!(
+        before["balances"][0]["incoming"], "0",
+        "an unpaid invoice is not income"
+    );
+    assert_eq!(before["balances"][0]["awaiting_payment"], "1.5");
     assert_eq!(before["balances"][0]["available"], "0");
 
     s.sim("sim_pay_invoice", json!({"invoice": t["invoice"]}))
@@ -59,6 +63,7 @@ async fn a_paid_tip_settles_once_and_credits_the_author() {
     assert_eq!(bal["balances"][0]["asset"], "CKB");
     assert_eq!(bal["balances"][0]["available"], "1.5");
     assert_eq!(bal["balances"][0]["incoming"], "0");
+    assert_eq!(bal["balances"][0]["awaiting_payment"], "0");
     // exactly one balanced ledger transaction, for the tip's amount
     let id = uuid::Uuid::parse_str(tip_id).unwrap();
     assert_eq!(s.store.tip_ledger_transactions(id).await.unwrap(), 1);

@@ -81,6 +81,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0007_lean_tip_create.sql"),
     ),
     (8, "console", include_str!("../migrations/0008_console.sql")),
+    (
+        9,
+        "post totals",
+        include_str!("../migrations/0009_post_totals.sql"),
+    ),
 ];
 
 /// The channel `tip_intents` changes are announced on (payload: the tip id).

@@ -100,12 +100,16 @@ pub enum CreditOutcome {
     AlreadySettled,
 }
 
-/// Per asset, what an author has: credited and available, and on its way (open tips).
+/// Per asset, what an author has: credited and available; received by the hub and being
+/// credited (incoming); invoices issued and not paid yet (awaiting payment: not income).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserBalance {
     pub asset: String,
     pub available: Amount,
+    /// Tips the hub has received (PENDING) and the watcher has not credited yet.
     pub incoming: Amount,
+    /// Unpaid tips whose invoice has not expired: a payer may still pay them, or walk away.
+    pub awaiting_payment: Amount,
     /// Held for the author's withdrawals that are not finished.
     pub reserved: Amount,
 }
@@ -666,7 +670,10 @@ impl Store {
                   avail AS (SELECT a.asset, a.balance AS amount FROM accounts a, u
                              WHERE a.app_id = $1 AND a.kind = 'author'
                                AND COALESCE(a.user_id, 0) = u.id),
-                  incoming AS (SELECT t.asset, sum(t.amount) AS amount FROM tip_intents t, u
+                  open AS (SELECT t.asset,
+                                  sum(t.amount) FILTER (WHERE t.state = 'PENDING') AS incoming,
+                                  sum(t.amount) FILTER (WHERE t.state = 'UNPAID') AS awaiting
+                                 FROM tip_intents t, u
                                 WHERE t.app_id = $1 AND t.to_user_id = u.id
                                   AND t.state IN ('PENDING', 'UNPAID')
                                   AND (t.state = 'PENDING' OR t.expires_at > now())
@@ -675,13 +682,14 @@ impl Store {
                                 WHERE w.app_id = $1 AND w.user_id = u.id
                                   AND w.state NOT IN ('COMPLETED','FAILED','CANCELLED')
                                 GROUP BY w.asset),
-                  assets AS (SELECT asset FROM avail UNION SELECT asset FROM incoming
+                  assets AS (SELECT asset FROM avail UNION SELECT asset FROM open
                              UNION SELECT asset FROM reserved)
              SELECT assets.asset,
                     COALESCE(avail.amount, 0)::text AS available,
-                    COALESCE(incoming.amount, 0)::text AS incoming,
+                    COALESCE(open.incoming, 0)::text AS incoming,
+                    COALESCE(open.awaiting, 0)::text AS awaiting_payment,
                     COALESCE(reserved.amount, 0)::text AS reserved
-               FROM assets LEFT JOIN avail USING (asset) LEFT JOIN incoming USING (asset)
+               FROM assets LEFT JOIN avail USING (asset) LEFT JOIN open USING (asset)
                     LEFT JOIN reserved USING (asset)
               ORDER BY 1",
         )
@@ -695,8 +703,38 @@ impl Store {
                     asset: r.try_get("asset")?,
                     available: parse_amount(r.try_get("available")?)?,
                     incoming: parse_amount(r.try_get("incoming")?)?,
+                    awaiting_payment: parse_amount(r.try_get("awaiting_payment")?)?,
                     reserved: parse_amount(r.try_get("reserved")?)?,
                 })
+            })
+            .collect()
+    }
+
+    /// What these posts of one app have received: settled tips per post and asset (amount in
+    /// base units, count). Posts with none are absent.
+    pub async fn post_totals(
+        &self,
+        app_id: &str,
+        post_ids: &[String],
+    ) -> Result<Vec<(String, String, Amount, i64)>> {
+        let rows = sqlx::query(
+            "SELECT post_id, asset, sum(amount)::text AS amount, count(*) AS tips
+               FROM tip_intents
+              WHERE app_id = $1 AND post_id = ANY($2) AND state = 'SETTLED'
+              GROUP BY post_id, asset ORDER BY post_id, asset",
+        )
+        .bind(app_id)
+        .bind(post_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("post_id")?,
+                    r.try_get("asset")?,
+                    parse_amount(r.try_get("amount")?)?,
+                    r.try_get("tips")?,
+                ))
             })
             .collect()
     }

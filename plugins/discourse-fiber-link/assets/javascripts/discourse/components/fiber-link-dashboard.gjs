@@ -31,6 +31,7 @@ export default class FiberLinkDashboard extends Component {
       ...b,
       availableText: formatAmount(b.available),
       incomingText: formatAmount(b.incoming),
+      awaitingText: formatAmount(b.awaiting_payment ?? "0"),
       reservedText: formatAmount(b.reserved),
     }));
   }
@@ -96,6 +97,7 @@ export default class FiberLinkDashboard extends Component {
               <th>{{i18n "fiber_link.dashboard.asset"}}</th>
               <th>{{i18n "fiber_link.dashboard.available"}}</th>
               <th>{{i18n "fiber_link.dashboard.incoming"}}</th>
+              <th>{{i18n "fiber_link.dashboard.awaiting_payment"}}</th>
               <th>{{i18n "fiber_link.dashboard.reserved"}}</th>
             </tr>
           </thead>
@@ -108,6 +110,9 @@ export default class FiberLinkDashboard extends Component {
                 </td>
                 <td class="fiber-link-dashboard__incoming">
                   {{b.incomingText}}
+                </td>
+                <td class="fiber-link-dashboard__awaiting">
+                  {{b.awaitingText}}
                 </td>
                 <td class="fiber-link-dashboard__reserved">
                   {{b.reservedText}}
