@@ -28,4 +28,22 @@ after_initialize do
     :fiber_link_can_tip,
     include_condition: -> { SiteSetting.fiber_link_enabled && scope.user.present? },
   ) { FiberLink.can_tip?(scope, object) }
+
+  # What each post has received (settled tips per asset), for every post of a topic page from
+  # one post.totals call, made the first time a post of the page is serialized (memoized on the
+  # TopicView, as the poll plugin does; cached across pages, and the settled-tips job drops a
+  # post's entry when a tip on it settles). The post stream's later pages build their own
+  # TopicView and so make their own single call; a post serialized without a topic view (a
+  # single-post request) carries no totals.
+  add_to_class(:topic_view, :fiber_link_totals) do
+    @fiber_link_totals ||= FiberLink.post_totals.for_posts(posts.map(&:id))
+  end
+  add_to_serializer(
+    :post,
+    :fiber_link_totals,
+    include_condition: -> do
+      SiteSetting.fiber_link_enabled && SiteSetting.fiber_link_show_totals &&
+        FiberLink.configured? && @topic_view.present?
+    end,
+  ) { @topic_view.fiber_link_totals[object.id] || [] }
 end

@@ -3,6 +3,7 @@
 // modal service renders what it is asked to show, as Discourse's does).
 import { renderComponent } from "@ember/renderer";
 import FiberLinkDashboard from "../../plugins/discourse-fiber-link/assets/javascripts/discourse/components/fiber-link-dashboard.gjs";
+import FiberLinkPostTotals from "../../plugins/discourse-fiber-link/assets/javascripts/discourse/components/fiber-link-post-totals.gjs";
 import FiberLinkTipButton from "../../plugins/discourse-fiber-link/assets/javascripts/discourse/components/fiber-link-tip-button.gjs";
 import FiberLinkService from "../../plugins/discourse-fiber-link/assets/javascripts/discourse/services/fiber-link.js";
 
@@ -56,14 +57,22 @@ window.__harness = {
     for (const post of posts) {
       const article = document.createElement("article");
       article.dataset.postId = post.id;
-      article.innerHTML = `<p class="cooked"></p><nav class="post-controls"></nav>`;
+      // one slot per menu item: renderComponent replaces what is in the element it renders into
+      article.innerHTML = `<p class="cooked"></p><nav class="post-controls"><span class="slot-tip"></span><span class="slot-totals"></span></nav>`;
       article.querySelector(".cooked").textContent = post.cooked;
       document.getElementById("posts").append(article);
       if (FiberLinkTipButton.shouldRender({ post })) {
         renderComponent(FiberLinkTipButton, {
-          into: article.querySelector(".post-controls"),
+          into: article.querySelector(".slot-tip"),
           owner,
           args: { post, showLabel: true },
+        });
+      }
+      if (FiberLinkPostTotals.shouldRender({ post })) {
+        renderComponent(FiberLinkPostTotals, {
+          into: article.querySelector(".slot-totals"),
+          owner,
+          args: { post },
         });
       }
     }

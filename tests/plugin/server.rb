@@ -20,6 +20,8 @@ require "yaml"
 require "fiber_link/client"
 require "fiber_link/qr"
 require "fiber_link/rpc_proxy"
+require "fiber_link/post_totals"
+require "fiber_link/settled_feed_sync"
 
 PLUGIN = File.expand_path("../../plugins/discourse-fiber-link", __dir__)
 HERE = __dir__
@@ -78,6 +80,16 @@ PROXY = FiberLink::RpcProxy.new(
   logger: Logger.new($stderr),
 )
 
+# The posts' totals as the plugin keeps them: cached, and dropped for a post when the settled-tips
+# feed (the job's, run here before each page) shows a new settlement on it.
+TOTALS = FiberLink::PostTotals.new(client: CLIENT, cache: FiberLink::PostTotals::MemoryCache.new)
+FEED_STORE = FiberLink::SettledFeedSync::MemoryStore.new
+def settled_feed(notifier)
+  FiberLink::SettledFeedSync.new(client: CLIENT, store: FEED_STORE, notifier:, page_size: 500, max_pages: 1000).run
+end
+settled_feed(->(_tip) {}) # start at the feed's end: earlier runs' tips are not this forum's posts
+FEED_LOCK = Mutex.new
+
 def json(status, body)
   [status, { "content-type" => "application/json" }, [JSON.generate(body)]]
 end
@@ -100,10 +112,16 @@ APP = lambda do |env|
   when %w[GET /fiber-link.css]
     file(File.join(HERE, "dist/fiber-link.css"), "text/css")
   when %w[GET /boot.json]
-    # What Discourse's serializers would give this viewer, including fiber_link_can_tip.
+    # What Discourse's serializers would give this viewer, including fiber_link_can_tip and the
+    # totals (one post.totals call for every post not cached).
+    totals = FEED_LOCK.synchronize do
+      settled_feed(->(tip) { TOTALS.invalidate([tip["post_id"].to_s]) })
+      TOTALS.for_posts(POSTS.map { |p| p[:id] })
+    end
     posts = POSTS.map do |p|
       { id: p[:id], username: p[:author], cooked: p[:cooked],
-        fiber_link_can_tip: !viewer_id.nil? && USERS[p[:author]] != viewer_id }
+        fiber_link_can_tip: !viewer_id.nil? && USERS[p[:author]] != viewer_id,
+        fiber_link_totals: totals[p[:id]] || [] }
     end
     current_user = viewer_id && { id: viewer_id, username: viewer_name }
     json(200, { locale: LOCALE, siteSettings: CLIENT_SETTINGS, currentUser: current_user, posts: })

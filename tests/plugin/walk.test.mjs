@@ -195,6 +195,36 @@ test("a reader tips a post: bad input refused, invoice and QR shown, paid, Settl
   await page.context().close();
 });
 
+test("each post shows what it has received, from one service call per page, cached", async () => {
+  // bob's post received the 2.5 CKB tip settled above; carol's own post nothing
+  const before = (await calls()).filter((c) => c.method === "post.totals").length;
+  const page = await openAs("carol");
+  await renderPosts(page);
+  const bob = page.locator(`article[data-post-id="${boot.posts[0].id}"] .fiber-link-post-totals`);
+  assert.equal(await text(bob), "⚡ 2.5 CKB · 1 tip");
+  assert.equal(await page.locator(`article[data-post-id="${boot.posts[0].id}"] .fiber-link-tip-button`).count(), 1,
+    "beside the Tip button");
+  assert.equal(await bob.getAttribute("aria-label"), "This post has received 2.5 CKB in 1 tip");
+  assert.equal(await page.locator(`article[data-post-id="${boot.posts[1].id}"] .fiber-link-post-totals`).count(), 0,
+    "nothing received, nothing shown");
+  await page.locator(`article[data-post-id="${boot.posts[0].id}"]`).screenshot({ path: join(ARTIFACTS, "03b-post-totals.png") });
+  const totalsCalls = (await calls()).filter((c) => c.method === "post.totals");
+  assert.equal(totalsCalls.length - before, 1, "one post.totals call for the page");
+  const asked = totalsCalls.at(-1).params.post_ids;
+  assert.ok(asked.includes(boot.posts[0].id), "the post whose tip settled is asked again (the feed invalidated it)");
+  assert.ok(asked.every((id) => boot.posts.some((p) => p.id === id)), "only this page's posts, in that one call");
+  await page.context().close();
+
+  // a second page load with nothing newly settled asks the service nothing
+  const n = (await calls()).filter((c) => c.method === "post.totals").length;
+  const again = await openAs("bob");
+  await renderPosts(again);
+  assert.equal(await text(again.locator(`article[data-post-id="${boot.posts[0].id}"] .fiber-link-post-totals`)),
+    "⚡ 2.5 CKB · 1 tip", "the author sees it too");
+  assert.equal((await calls()).filter((c) => c.method === "post.totals").length, n, "served from the cache");
+  await again.context().close();
+});
+
 test("closing the modal stops its polling", async () => {
   const page = await openAs("carol");
   await renderPosts(page);

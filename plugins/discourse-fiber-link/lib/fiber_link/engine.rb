@@ -24,6 +24,28 @@ module ::FiberLink
     )
   end
 
+  # The posts' totals, cached in Rails.cache (shared by every app server). Its client waits at
+  # most 1 + 2 seconds: a topic page must not hang on the service.
+  def self.post_totals
+    quick =
+      if configured?
+        Client.new(
+          base_url: SiteSetting.fiber_link_service_url,
+          app_id: SiteSetting.fiber_link_app_id,
+          secret: SiteSetting.fiber_link_app_secret,
+          open_timeout: 1,
+          read_timeout: 2,
+        )
+      else
+        UnconfiguredClient.new
+      end
+    PostTotals.new(
+      client: quick,
+      cache: Rails.cache,
+      logger: Rails.logger,
+    )
+  end
+
   # The forum's rule for who may tip a post: a logged-in user who can see the post, which is
   # not deleted, is not a whisper or small action, and has a real author other than the viewer.
   def self.can_tip?(guardian, post)

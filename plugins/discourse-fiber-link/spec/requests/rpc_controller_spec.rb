@@ -5,7 +5,8 @@ RSpec.describe FiberLink::RpcController do
   fab!(:author, :user)
   fab!(:reader, :user)
   fab!(:topic) { Fabricate(:topic, user: author) }
-  fab!(:post) { Fabricate(:post, topic:, user: author) }
+  # not `fab!(:post)`: that would hide the request helper `post` this spec sends requests with
+  fab!(:tipped_post) { Fabricate(:post, topic:, user: author) }
 
   let(:service) { "https://fiber-link.test" }
 
@@ -41,7 +42,10 @@ RSpec.describe FiberLink::RpcController do
           body["params"]["to_user_id"] == author.id.to_s && req.headers["X-Signature"].present?
       end.to_return(status: 200, body: JSON.generate(result: { tip_id: "t", invoice: "fibd1x", state: "UNPAID" }))
 
-    rpc("tip.create", { post_id: post.id, asset: "CKB", amount: "1", to_user_id: reader.id, from_user_id: author.id })
+    rpc(
+      "tip.create",
+      { post_id: tipped_post.id, asset: "CKB", amount: "1", to_user_id: reader.id, from_user_id: author.id },
+    )
     expect(response.status).to eq(200)
     expect(stub).to have_been_requested
     expect(response.parsed_body["result"]["tip_id"]).to eq("t")
@@ -49,15 +53,15 @@ RSpec.describe FiberLink::RpcController do
 
   it "refuses tipping one's own post without calling the service" do
     sign_in(author)
-    rpc("tip.create", { post_id: post.id, asset: "CKB", amount: "1" })
+    rpc("tip.create", { post_id: tipped_post.id, asset: "CKB", amount: "1" })
     expect(response.parsed_body["error"]["reason"]).to eq("self_tip")
     expect(WebMock).not_to have_requested(:post, "#{service}/rpc")
   end
 
   it "refuses a post the user cannot see" do
-    post.topic.update!(category: Fabricate(:private_category, group: Fabricate(:group)))
+    tipped_post.topic.update!(category: Fabricate(:private_category, group: Fabricate(:group)))
     sign_in(reader)
-    rpc("tip.create", { post_id: post.id, asset: "CKB", amount: "1" })
+    rpc("tip.create", { post_id: tipped_post.id, asset: "CKB", amount: "1" })
     expect(response.parsed_body["error"]["reason"]).to eq("post_not_found")
   end
 

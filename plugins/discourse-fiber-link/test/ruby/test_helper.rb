@@ -14,6 +14,7 @@ require "socket"
 require "fiber_link/client"
 require "fiber_link/rpc_proxy"
 require "fiber_link/settled_feed_sync"
+require "fiber_link/post_totals"
 
 module ServiceHelpers
   def service_env

@@ -1,5 +1,6 @@
 import { apiInitializer } from "discourse/lib/api";
 import { i18n } from "discourse-i18n";
+import FiberLinkPostTotals from "../components/fiber-link-post-totals";
 import FiberLinkTipButton from "../components/fiber-link-tip-button";
 
 export default apiInitializer((api) => {
@@ -12,6 +13,10 @@ export default apiInitializer((api) => {
     "post-menu-buttons",
     ({ value: dag, context: { firstButtonKey } }) => {
       dag.add("fiber-link-tip", FiberLinkTipButton, {
+        before: firstButtonKey,
+      });
+      dag.add("fiber-link-totals", FiberLinkPostTotals, {
+        after: "fiber-link-tip",
         before: firstButtonKey,
       });
     }
