@@ -16,18 +16,6 @@ pub fn units(c: &Console, asset: &str, v: i128) -> String {
     format!("{}{s} {asset}", if v < 0 { "−" } else { "" })
 }
 
-/// Percent-encodes a query value.
-pub fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 const W: f64 = 640.0;
 const H: f64 = 180.0;
 const PAD: f64 = 28.0;
