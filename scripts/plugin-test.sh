@@ -144,8 +144,8 @@ lint() { # name, command...: one check each
   fi
 }
 cd "$PLUGIN"
-lint eslint npx --no-install eslint assets/javascripts test/node
-lint prettier npx --no-install prettier --check "assets/**/*.{scss,js,gjs}" "test/node/**/*.js"
+lint eslint npx --no-install eslint assets/javascripts test/node test/javascripts
+lint prettier npx --no-install prettier --check "assets/**/*.{scss,js,gjs}" "test/node/**/*.js" "test/javascripts/**/*.js"
 lint ember-template-lint npx --no-install ember-template-lint assets/javascripts
 lint stylelint npx --no-install stylelint "assets/**/*.scss"
 lint rubocop rubocop --format simple -c .rubocop.yml . "$HARNESS/server.rb"

@@ -3,8 +3,12 @@
 # The harness's forum server: a small Rack app (Debian's ruby-rack + ruby-webrick) that serves
 # the page and the bundle, and mounts the plugin's real proxy core (FiberLink::RpcProxy) at
 # POST /fiber-link/rpc, forwarding through the plugin's real FiberLink::Client to the real
-# Fiber Link service. Only Discourse is stood in for: the viewer comes from a cookie and the
-# posts from a fixed list.
+# Fiber Link service. Only Discourse is stood in for: the viewer comes from a cookie, the posts
+# from a fixed list, and Discourse's confirm-session endpoints (password only) are reduced to one
+# in-memory flag per user. The tipping rule is the plugin's real FiberLink::TipPolicy, fed the
+# facts Discourse's Guardian would gather, and so is the proxy's withdrawal rule: a withdrawal
+# request is refused (confirm_session_required) until the user confirmed their password with
+# POST /u/confirm-session.json (every harness user's password is HARNESS_PASSWORD below).
 #
 #   ruby tests/plugin/server.rb PORT    (env: FIBER_LINK_API_URL, FIBER_LINK_APP_ID,
 #                                          FIBER_LINK_APP_SECRET)
@@ -18,8 +22,10 @@ require "rack"
 require "rack/handler/webrick"
 require "yaml"
 require "fiber_link/client"
+require "fiber_link/preferences"
 require "fiber_link/qr"
 require "fiber_link/rpc_proxy"
+require "fiber_link/tip_policy"
 require "fiber_link/post_totals"
 require "fiber_link/settled_feed_sync"
 
@@ -36,10 +42,43 @@ POSTS = [
 ].freeze
 
 # Site settings as Discourse would serve them to the client: the client: true ones, defaults.
-settings = YAML.safe_load_file(File.join(PLUGIN, "config/settings.yml"))["plugins"]
+settings = YAML.safe_load_file(File.join(PLUGIN, "config/settings.yml"))["discourse_fiber_link"]
 CLIENT_SETTINGS = settings.select { |_, v| v["client"] }.transform_values { |v| v["default"] }
                           .merge("fiber_link_enabled" => true).freeze
 LOCALE = YAML.safe_load_file(File.join(PLUGIN, "config/locales/client.en.yml"))["en"]["js"]
+
+# Discourse's confirm-session, reduced: POST /u/confirm-session.json with this password marks
+# the user's session confirmed for an hour (core keeps it in the secure session for as long).
+HARNESS_PASSWORD = "fiber-link-harness"
+CONFIRMED = {} # username => Time the confirmation expires
+CONFIRMED_LOCK = Mutex.new
+def session_confirmed?(name)
+  CONFIRMED_LOCK.synchronize { (CONFIRMED[name] || Time.at(0)) > Time.now }
+end
+
+# The tipping rule, with the facts Discourse's Guardian gathers (FiberLink::GuardianExtension):
+# every harness user is in the allowed groups; every post is a visible regular post of a plain
+# author who never changed the "allow tips" preference; all categories are allowed.
+TIP_POLICY = FiberLink::TipPolicy.new(allowed_category_ids: [])
+def tip_facts(post, viewer_id)
+  FiberLink::TipPolicy::Facts.new(
+    enabled: true,
+    viewer_id:,
+    viewer_in_allowed_groups: !viewer_id.nil?,
+    post_found: !post.nil?,
+    post_visible: !post.nil?,
+    post_deleted: false,
+    post_regular: true,
+    topic_found: true,
+    category_id: 1,
+    author_id: post && USERS[post[:author]],
+    author_found: !post.nil?,
+    author_staged: false,
+    author_suspended: false,
+    author_anonymous: false,
+    author_allow_tips: nil,
+  )
+end
 
 # Every call that reaches the service, so a test can check what was (not) forwarded.
 class Recorder
@@ -71,9 +110,13 @@ PROXY = FiberLink::RpcProxy.new(
   tip_limits: lambda do
     { min: CLIENT_SETTINGS["fiber_link_tip_min_amount"], max: CLIENT_SETTINGS["fiber_link_tip_max_amount"] }
   end,
-  post_lookup: lambda do |post_id, _viewer|
+  post_lookup: lambda do |post_id, viewer|
     post = POSTS.find { |p| p[:id] == post_id.to_s }
-    post && FiberLink::RpcProxy::PostRef.new(id: post[:id], author_id: USERS[post[:author]])
+    post && FiberLink::RpcProxy::PostRef.new(
+      id: post[:id],
+      author_id: USERS[post[:author]],
+      refusal: TIP_POLICY.refusal(tip_facts(post, viewer.id)),
+    )
   end,
   user_lookup: ->(ids) { ids.to_h { |id| [id, NAMES[id] || id] } },
   qr: ->(text) { FiberLink::Qr.data_url(text) },
@@ -94,6 +137,18 @@ def json(status, body)
   [status, { "content-type" => "application/json" }, [JSON.generate(body)]]
 end
 
+# A request's params as Discourse's ajax sends them (form-encoded) or as JSON.
+def form_or_json(req)
+  if req.media_type == "application/json"
+    body = JSON.parse(req.body.read)
+    body.is_a?(Hash) ? body : {}
+  else
+    req.POST
+  end
+rescue JSON::ParserError
+  {}
+end
+
 def file(path, type)
   return [404, {}, ["not built: #{path}"]] unless File.exist?(path)
 
@@ -112,15 +167,17 @@ APP = lambda do |env|
   when %w[GET /fiber-link.css]
     file(File.join(HERE, "dist/fiber-link.css"), "text/css")
   when %w[GET /boot.json]
-    # What Discourse's serializers would give this viewer, including fiber_link_can_tip and the
-    # totals (one post.totals call for every post not cached).
+    # What Discourse's serializers would give this viewer, including fiber_link_can_tip (for a
+    # visitor who is not logged in: whether a member could tip the post) and the totals (one
+    # post.totals call for every post not cached).
     totals = FEED_LOCK.synchronize do
       settled_feed(->(tip) { TOTALS.invalidate([tip["post_id"].to_s]) })
       TOTALS.for_posts(POSTS.map { |p| p[:id] })
     end
     posts = POSTS.map do |p|
+      facts = tip_facts(p, viewer_id)
       { id: p[:id], username: p[:author], cooked: p[:cooked],
-        fiber_link_can_tip: !viewer_id.nil? && USERS[p[:author]] != viewer_id,
+        fiber_link_can_tip: viewer_id ? TIP_POLICY.allowed?(facts) : TIP_POLICY.tippable?(facts),
         fiber_link_totals: totals[p[:id]] || [] }
     end
     current_user = viewer_id && { id: viewer_id, username: viewer_name }
@@ -140,9 +197,32 @@ APP = lambda do |env|
       return json(200, { error: { code: -32_700, reason: "parse_error", message: "bad body" } })
     end
 
-    viewer = FiberLink::RpcProxy::Viewer.new(id: viewer_id, admin: false)
+    viewer = FiberLink::RpcProxy::Viewer.new(id: viewer_id, admin: false,
+                                             session_confirmed: session_confirmed?(viewer_name))
     status, body = PROXY.call(viewer:, method: payload["method"].to_s, params: payload["params"] || {})
     json(status, body)
+  when ["POST", "/u/confirm-session.json"]
+    # core: success_json, or failed_json with the reason (login.incorrect_password_or_passkey)
+    return json(403, { errors: ["not logged in"], error_type: "not_logged_in" }) unless viewer_id
+    return json(403, { errors: ["BAD CSRF"] }) unless req.get_header("HTTP_X_CSRF_TOKEN")
+
+    password = form_or_json(req)["password"]
+    if password.to_s.empty?
+      json(400, { errors: ["Missing password or passkey"], error_type: "invalid_parameters" })
+    elsif password == HARNESS_PASSWORD
+      CONFIRMED_LOCK.synchronize { CONFIRMED[viewer_name] = Time.now + 3600 }
+      json(200, { success: "OK" })
+    else
+      json(200, { failed: "FAILED", error: "Incorrect password or passkey" })
+    end
+  when %w[GET /u/trusted-session.json]
+    return json(403, { errors: ["not logged in"], error_type: "not_logged_in" }) unless viewer_id
+
+    json(200, session_confirmed?(viewer_name) ? { success: "OK" } : { failed: "FAILED" })
+  when %w[POST /__forget-sessions]
+    # test control: every user has to confirm again
+    CONFIRMED_LOCK.synchronize { CONFIRMED.clear }
+    json(200, { ok: true })
   when %w[GET /__calls]
     json(200, CLIENT.calls)
   else

@@ -46,16 +46,55 @@ module ::FiberLink
     )
   end
 
-  # The forum's rule for who may tip a post: a logged-in user who can see the post, which is
-  # not deleted, is not a whisper or small action, and has a real author other than the viewer.
-  def self.can_tip?(guardian, post)
-    user = guardian&.user
-    return false if user.nil? || post.nil?
-    return false if post.deleted_at.present? || post.topic.nil? || post.topic.deleted_at.present?
-    return false if post.user_id.nil? || post.user_id <= 0 || post.user_id == user.id
-    return false if post.post_type != Post.types[:regular]
+  # The categories where tips are allowed (fiber_link_categories; empty: all of them).
+  def self.tip_category_ids
+    SiteSetting.fiber_link_categories.to_s.split("|").map(&:to_i).reject(&:zero?)
+  end
 
-    guardian.can_see?(post)
+  # A user preference (Preferences::ALLOW_TIPS or TIP_NOTIFICATIONS) as stored, nil when never
+  # set. Read from the table, not through user.custom_fields, which raises when another caller
+  # preloaded the user's custom fields without this one.
+  def self.user_preference(user_id, name)
+    UserCustomField.where(user_id:, name:).order(id: :desc).pick(:value)
+  end
+
+  # What the tipping rule needs to know about authors, for many at once (a topic page): whether
+  # each allows tips (the custom field as stored) and whether it is an anonymous-posting shadow
+  # account (AnonymousShadowCreator's: it has an anonymous_users row; core's User#anonymous? also
+  # requires anonymous posting to be on now, and this does not, so a shadow stays untippable
+  # after the setting is turned off). Two queries whatever the number of authors.
+  def self.author_prefs(user_ids)
+    ids = user_ids.compact.map(&:to_i).select(&:positive?).uniq
+    return {} if ids.empty?
+
+    allow = UserCustomField.where(user_id: ids, name: Preferences::ALLOW_TIPS).order(:id).pluck(:user_id, :value).to_h
+    shadows = AnonymousUser.where(user_id: ids).pluck(:user_id).to_set
+    ids.to_h { |id| [id, { allow_tips: allow[id], anonymous: shadows.include?(id) }] }
+  end
+
+  # The same for one author (nil for the system user and bots, which the rule refuses anyway).
+  def self.author_prefs_for(author)
+    author_prefs([author.id])[author.id]
+  end
+
+  # Whether Discourse can confirm a session here: its confirm-session endpoint (password or
+  # passkey) answers 404 when DiscourseConnect is on or local logins are off.
+  def self.confirm_session_available?
+    !SiteSetting.enable_discourse_connect && SiteSetting.enable_local_logins
+  end
+
+  # Whether the user confirmed their session (POST /u/confirm-session), within the hour the
+  # secure session keeps it. On forums where sessions cannot be confirmed, the second factor
+  # (FiberLink::WithdrawalSecondFactor) is all that is asked.
+  def self.session_confirmed?(user, secure_session)
+    return true unless confirm_session_available?
+
+    secure_session["confirmed-session-#{user.id}"] == "true"
+  end
+
+  # The viewer the proxy works for: always the logged-in user, never anything the browser says.
+  def self.viewer_for(user, session_confirmed: false)
+    RpcProxy::Viewer.new(id: user.id.to_s, admin: user.admin?, session_confirmed: session_confirmed == true)
   end
 
   def self.proxy_for(guardian)
@@ -65,16 +104,18 @@ module ::FiberLink
       tip_limits: -> do
         { min: SiteSetting.fiber_link_tip_min_amount, max: SiteSetting.fiber_link_tip_max_amount }
       end,
+      # The post as the viewer may tip it, by the one rule (Guardian#can_tip_post?).
       post_lookup: ->(post_id, _viewer) do
-        next nil unless post_id.to_s.match?(/\A\d{1,18}\z/)
+        next nil unless post_id.to_s.match?(/\A[1-9][0-9]{0,17}\z/)
 
         post = Post.find_by(id: post_id.to_i)
-        next nil unless post && guardian.can_see?(post)
-        next nil if post.deleted_at.present? || post.topic.nil? || post.topic.deleted_at.present?
-        next nil if post.post_type != Post.types[:regular]
+        next nil unless post
 
-        author_id = post.user_id.to_i.positive? ? post.user_id.to_s : nil
-        RpcProxy::PostRef.new(id: post.id.to_s, author_id:)
+        RpcProxy::PostRef.new(
+          id: post.id.to_s,
+          author_id: post.user_id.to_s,
+          refusal: guardian.fiber_link_tip_refusal(post),
+        )
       end,
       user_lookup: ->(ids) do
         numeric = ids.select { |i| i.match?(/\A\d{1,18}\z/) }.map(&:to_i)

@@ -8,18 +8,28 @@ module FiberLink
   #   * only the methods in METHODS are forwarded, each with only the params it lists;
   #   * every identity is derived here: the payer is the viewer, the recipient is the author of
   #     the post as the viewer can see it, and every user_id is the viewer's own;
-  #   * objects read back (a tip, a withdrawal) are shown only to the users they belong to.
+  #   * objects read back (a tip, a withdrawal) are shown only to the users they belong to;
+  #   * it fails closed: a post the forum's tipping rule refuses (FiberLink::TipPolicy, through
+  #     the post lookup), a malformed amount, a message over the service's limit, and a
+  #     withdrawal request from a session that was not confirmed are refused here, before the
+  #     service is called.
   #
   # #call returns [http_status, body]. Service and policy errors are HTTP 200 with
   # {"error" => {"code", "reason", "message"}} so that the browser reads them in one place;
   # only "you may not use this at all" answers use an HTTP error status.
   class RpcProxy
-    Viewer = Struct.new(:id, :admin, keyword_init: true)
-    # What the post lookup returns for a post the viewer can see; nil when there is no such post,
-    # it is deleted, or the viewer may not see it.
-    PostRef = Struct.new(:id, :author_id, keyword_init: true)
+    # The logged-in user. session_confirmed: they confirmed who they are (password or passkey)
+    # recently; withdrawal.request is refused without it.
+    Viewer = Struct.new(:id, :admin, :session_confirmed, keyword_init: true)
+    # What the post lookup returns: the post and, when the viewer may not tip it, why (a
+    # FiberLink::TipPolicy::REFUSALS key). nil when there is no such post.
+    PostRef = Struct.new(:id, :author_id, :refusal, keyword_init: true)
 
     AMOUNT_FORMAT = /\A(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\z/
+    # Longer amounts are refused without parsing them (the service's own limit is far below).
+    MAX_AMOUNT_CHARS = 64
+    # tip.create's message: at most 280 characters (Unicode scalar values), docs/api.md.
+    MAX_MESSAGE_CHARS = 280
     KEY_FORMAT = /\A[A-Za-z0-9_-]{8,64}\z/
     ID_FORMAT = /\A[A-Za-z0-9_-]{1,128}\z/
     MAX_PAGE = 50
@@ -49,7 +59,8 @@ module FiberLink
     end
 
     # client:       a FiberLink::Client (or anything with #call(method, params))
-    # post_lookup:  ->(post_id, viewer) { PostRef or nil }; applies the forum's visibility rules
+    # post_lookup:  ->(post_id, viewer) { PostRef or nil }; PostRef#refusal says why the forum's
+    #               tipping rule (Guardian#can_tip_post?, FiberLink::TipPolicy) refuses the viewer
     # enabled:      ->() { true/false }, the plugin's enabled setting
     # tip_limits:   ->() { { min: "0.1", max: "1000" } } in asset units (strings), from settings
     # user_lookup:  ->([user ids]) { { "id" => "username" } }, to name people in tip lists
@@ -98,29 +109,46 @@ module FiberLink
     # --- tips -------------------------------------------------------------------------------
 
     def tip_create(viewer, params)
-      post = @post_lookup.call(params["post_id"], viewer) unless blank?(params["post_id"])
-      raise Refusal.new(-32_002, "post_not_found", "that post does not exist or is not visible to you") unless post
-      if blank?(post.author_id)
-        raise Refusal.new(-32_602, "post_author_missing", "that post has no author who can be tipped")
-      end
-      if post.author_id.to_s == viewer.id.to_s
-        raise Refusal.new(-32_602, "self_tip", "you cannot tip your own post")
-      end
-
-      check_tip_limits(params["amount"])
+      post = tip_post(viewer, params["post_id"])
+      amount = amount!(params["amount"])
+      check_tip_limits(amount)
+      message = tip_message!(params["message"])
       out = {
         "post_id" => post.id.to_s,
         "from_user_id" => viewer.id.to_s,
         "to_user_id" => post.author_id.to_s,
         "asset" => params["asset"].to_s,
-        "amount" => params["amount"],
+        "amount" => amount,
       }
-      message = params["message"]
-      out["message"] = message if message.is_a?(String) && !message.empty?
+      out["message"] = message unless message.nil?
       out["idempotency_key"] = scoped_key(viewer, params["idempotency_key"]) unless blank?(params["idempotency_key"])
       tip = @client.call("tip.create", out)
       tip["qr_data_url"] = @qr.call(tip["invoice"]) if @qr && tip.is_a?(Hash) && tip["invoice"]
       tip
+    end
+
+    # The post to tip, as the forum's rule allows it to this viewer.
+    def tip_post(viewer, post_id)
+      post = @post_lookup.call(post_id, viewer) unless blank?(post_id)
+      raise refusal(:post_missing) unless post
+      raise refusal(post.refusal) unless post.refusal.nil?
+      raise refusal(:author_missing) if blank?(post.author_id)
+      raise refusal(:own_post) if post.author_id.to_s == viewer.id.to_s
+
+      post
+    end
+
+    # A tip message: absent or empty for none; otherwise text of at most MAX_MESSAGE_CHARS.
+    def tip_message!(message)
+      return nil if message.nil? || message == ""
+      unless message.is_a?(String) && message.valid_encoding?
+        raise Refusal.new(-32_602, "message_malformed", "the message must be text")
+      end
+      if message.length > MAX_MESSAGE_CHARS
+        raise Refusal.new(-32_602, "message_too_long", "the message can be at most #{MAX_MESSAGE_CHARS} characters")
+      end
+
+      message
     end
 
     def tip_get(viewer, params)
@@ -156,9 +184,18 @@ module FiberLink
       with_users(page, page["tips"] || [])
     end
 
-    def check_tip_limits(amount)
-      return unless amount.is_a?(String) && AMOUNT_FORMAT.match?(amount)
+    # A positive plain decimal such as "2.5" (no sign, exponent, spaces or leading zeros), as a
+    # string; anything else is refused here. How many decimals an asset allows is the service's
+    # to check.
+    def amount!(amount)
+      valid = amount.is_a?(String) && amount.length <= MAX_AMOUNT_CHARS && AMOUNT_FORMAT.match?(amount) &&
+              Rational(amount).positive?
+      raise Refusal.new(-32_602, "amount_invalid", "enter the amount as a plain number, like 5 or 2.5") unless valid
 
+      amount
+    end
+
+    def check_tip_limits(amount)
       limits = @tip_limits.call || {}
       min = decimal(limits[:min])
       max = decimal(limits[:max])
@@ -175,12 +212,24 @@ module FiberLink
 
     def withdrawal_quote(viewer, params)
       out = withdrawal_params(viewer, params)
-      out.delete("amount") if blank?(out["amount"])
+      # without an amount, the quote is for the most the viewer may withdraw
+      if blank?(params["amount"])
+        out.delete("amount")
+      else
+        out["amount"] = amount!(params["amount"])
+      end
       @client.call("withdrawal.quote", out)
     end
 
+    # Money leaves: only from a session whose user confirmed who they are (the controller also
+    # asks for their second factor, when they have one).
     def withdrawal_request(viewer, params)
+      unless viewer.session_confirmed == true
+        raise Refusal.new(-32_003, "confirm_session_required", "confirm your password (or second factor) to withdraw")
+      end
+
       out = withdrawal_params(viewer, params)
+      out["amount"] = amount!(params["amount"])
       out["idempotency_key"] = scoped_key(viewer, params["idempotency_key"]) unless blank?(params["idempotency_key"])
       @client.call("withdrawal.request", out)
     end
@@ -228,6 +277,11 @@ module FiberLink
     end
 
     # --- helpers ------------------------------------------------------------------------------
+
+    def refusal(key)
+      code, reason, message = TipPolicy.error_for(key)
+      Refusal.new(code, reason, message)
+    end
 
     def party?(viewer, *user_ids)
       viewer.admin || user_ids.any? { |u| !u.nil? && u.to_s == viewer.id.to_s }

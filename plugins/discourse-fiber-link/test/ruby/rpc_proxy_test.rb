@@ -15,11 +15,13 @@ class RpcProxyTest < Minitest::Test
     @alice = uid("alice")
     @bob = uid("bob")
     @carol = uid("carol")
-    # A tiny forum: post 1 by alice, post 2 by bob, post 3 hidden from everyone but bob.
+    # A tiny forum: post 1 by alice, post 2 by bob, post 3 hidden from everyone but bob, post 4
+    # by bob in a category where the forum's rule refuses tips.
     @posts = {
       "#{@alice}-p1" => PostRef.new(id: "#{@alice}-p1", author_id: @alice),
       "#{@bob}-p2" => PostRef.new(id: "#{@bob}-p2", author_id: @bob),
       "#{@bob}-p3" => PostRef.new(id: "#{@bob}-p3", author_id: @bob),
+      "#{@bob}-p4" => PostRef.new(id: "#{@bob}-p4", author_id: @bob, refusal: :category_not_allowed),
     }
     @client = RecordingClient.new(real_client)
     @enabled = true
@@ -123,13 +125,60 @@ class RpcProxyTest < Minitest::Test
 
   def test_service_errors_reach_the_browser_with_their_reason
     err = refused(V.new(id: @carol), "tip.create",
-                  { "post_id" => "#{@alice}-p1", "asset" => "CKB", "amount" => "01" }, "amount_malformed")
+                  { "post_id" => "#{@alice}-p1", "asset" => "CKB", "amount" => "1.123456789" },
+                  "amount_too_many_decimals")
     assert_equal(-32_602, err["code"])
     refused(V.new(id: @carol), "tip.create",
             { "post_id" => "#{@alice}-p1", "asset" => "NOPE", "amount" => "1" }, "unknown_asset")
     refused(V.new(id: @carol), "tip.create",
-            { "post_id" => "#{@alice}-p1", "asset" => "CKB", "amount" => "1", "message" => "x" * 281 },
-            "message_too_long")
+            { "post_id" => "#{@alice}-p1", "asset" => "CKB", "amount" => "1", "message" => "a\u0007" },
+            "message_malformed")
+    assert_equal 3, @client.calls.size, "each of these was the service's answer"
+  end
+
+  def test_a_malformed_amount_is_refused_before_the_service
+    base = { "post_id" => "#{@alice}-p1", "asset" => "CKB" }
+    [1, 2.5, nil, "", " 1", "1 ", "01", "-1", "+1", "1e3", ".5", "5.", "1,5", "0", "0.0", "0x10",
+     "1#{"0" * 64}", ["1"], { "v" => "1" }].each do |amount|
+      err = refused(V.new(id: @carol), "tip.create", base.merge("amount" => amount), "amount_invalid")
+      assert_equal(-32_602, err["code"])
+    end
+    refused(V.new(id: @carol), "tip.create", base, "amount_invalid")
+    assert_empty @client.calls, "nothing reached the service"
+  end
+
+  def test_a_message_over_the_limit_is_refused_before_the_service
+    base = { "post_id" => "#{@alice}-p1", "asset" => "CKB", "amount" => "1" }
+    err = refused(V.new(id: @carol), "tip.create", base.merge("message" => "x" * 281), "message_too_long")
+    assert_equal(-32_602, err["code"])
+    refused(V.new(id: @carol), "tip.create", base.merge("message" => "é" * 281), "message_too_long")
+    refused(V.new(id: @carol), "tip.create", base.merge("message" => 42), "message_malformed")
+    refused(V.new(id: @carol), "tip.create", base.merge("message" => ["hi"]), "message_malformed")
+    refused(V.new(id: @carol), "tip.create", base.merge("message" => "\xff".dup.force_encoding("UTF-8")),
+            "message_malformed")
+    assert_empty @client.calls, "nothing reached the service"
+
+    # 280 characters (not bytes) is the service's own limit, and it takes them
+    tip = ok(V.new(id: @carol), "tip.create", base.merge("message" => "é" * 280))
+    assert_equal "é" * 280, real_client.call("tip.get", { "tip_id" => tip["tip_id"] })["message"]
+    ok(V.new(id: @carol), "tip.create", base.merge("message" => ""))
+    refute @client.calls.last[1].key?("message"), "an empty message is no message"
+  end
+
+  def test_the_forums_tipping_rule_is_applied_before_the_service
+    err = refused(V.new(id: @carol), "tip.create", { "post_id" => "#{@bob}-p4", "asset" => "CKB", "amount" => "1" },
+                  "category_not_allowed")
+    assert_equal(-32_009, err["code"])
+    @posts["#{@bob}-p4"].refusal = :author_opted_out
+    refused(V.new(id: @carol), "tip.create", { "post_id" => "#{@bob}-p4", "asset" => "CKB", "amount" => "1" },
+            "author_not_tippable")
+    @posts["#{@bob}-p4"].refusal = :post_deleted
+    refused(V.new(id: @carol), "tip.create", { "post_id" => "#{@bob}-p4", "asset" => "CKB", "amount" => "1" },
+            "post_not_found")
+    @posts["#{@bob}-p4"].refusal = :viewer_not_allowed
+    refused(V.new(id: @carol), "tip.create", { "post_id" => "#{@bob}-p4", "asset" => "CKB", "amount" => "1" },
+            "tipping_not_allowed")
+    assert_empty @client.calls
   end
 
   def test_balance_is_always_the_viewers_own
@@ -194,8 +243,41 @@ class RpcProxyTest < Minitest::Test
     refused(V.new(id: @alice), "tip.list", { "direction" => "everyone" }, "invalid_params")
   end
 
+  def test_a_withdrawal_request_needs_a_confirmed_session
+    invoice = sim("sim_external_invoice", {})["invoice"]
+    params = { "asset" => "CKB", "amount" => "1", "idempotency_key" => "wd-#{uid("k")}",
+               "destination" => { "kind" => "fiber_invoice", "invoice" => invoice } }
+    [V.new(id: @bob), V.new(id: @bob, session_confirmed: false), V.new(id: @bob, session_confirmed: "true")].each do |v|
+      err = refused(v, "withdrawal.request", params, "confirm_session_required")
+      assert_equal(-32_003, err["code"])
+    end
+    assert_empty @client.calls, "nothing reached the service"
+    # the rest of the dashboard needs no confirmation
+    ok(V.new(id: @bob), "withdrawal.list", {})
+    ok(V.new(id: @bob), "withdrawal.quote", params.except("idempotency_key"))
+    # confirmed: the request reaches the service (which refuses it: bob has no balance)
+    _, body = call(V.new(id: @bob, session_confirmed: true), "withdrawal.request", params)
+    refute_equal "confirm_session_required", body.dig("error", "reason")
+    assert_equal "withdrawal.request", @client.calls.last[0]
+    assert_equal @bob, @client.calls.last[1]["user_id"]
+  end
+
+  def test_withdrawal_amounts_are_checked_before_the_service
+    dest = { "kind" => "ckb_address", "address" => "ckt1qyq#{"q" * 40}" }
+    confirmed = V.new(id: @alice, session_confirmed: true)
+    ["01", "-5", "1e3", "", nil, 5].each do |amount|
+      refused(confirmed, "withdrawal.request", { "asset" => "CKB", "amount" => amount, "destination" => dest },
+              "amount_invalid")
+    end
+    refused(V.new(id: @alice), "withdrawal.quote", { "asset" => "CKB", "amount" => "1e3", "destination" => dest },
+            "amount_invalid")
+    assert_empty @client.calls
+    ok(V.new(id: @alice), "withdrawal.quote", { "asset" => "CKB", "amount" => "", "destination" => dest })
+    refute @client.calls.last[1].key?("amount"), "no amount: the quote is for the most allowed"
+  end
+
   def test_withdrawals_are_the_viewers_own
-    refused(V.new(id: @alice), "withdrawal.request",
+    refused(V.new(id: @alice, session_confirmed: true), "withdrawal.request",
             { "asset" => "CKB", "amount" => "100", "destination" => { "kind" => "bank" } }, "destination_malformed")
     quote = ok(V.new(id: @alice), "withdrawal.quote",
                { "user_id" => @bob, "asset" => "CKB", "destination" => { "kind" => "ckb_address", "address" => "x" } })
@@ -213,9 +295,10 @@ class RpcProxyTest < Minitest::Test
     invoice = sim("sim_external_invoice", {})["invoice"]
     params = { "asset" => "CKB", "amount" => "1", "user_id" => @carol, "idempotency_key" => "wd-#{uid("k")}",
                "destination" => { "kind" => "fiber_invoice", "invoice" => invoice } }
-    w = ok(V.new(id: @bob), "withdrawal.request", params)
+    confirmed = V.new(id: @bob, session_confirmed: true)
+    w = ok(confirmed, "withdrawal.request", params)
     assert_equal @bob, w["user_id"], "the withdrawal is the viewer's, whatever user_id the browser sent"
-    assert_equal w["withdrawal_id"], ok(V.new(id: @bob), "withdrawal.request", params)["withdrawal_id"],
+    assert_equal w["withdrawal_id"], ok(confirmed, "withdrawal.request", params)["withdrawal_id"],
                  "the same key is the same withdrawal"
 
     id = w["withdrawal_id"]

@@ -1,8 +1,9 @@
 # frozen_string_literal: true
 
 module ::FiberLink
-  # GET /fiber-link: a full page load of the dashboard gets the Ember app shell (Discourse's
-  # check_xhr renders it for non-XHR requests); the page itself is the client-side route.
+  # GET /fiber-link, the dashboard's old address: a full page load gets the Ember app shell
+  # (Discourse's check_xhr renders it for non-XHR requests), and the client-side route sends the
+  # user on to their /u/:username/tips (config/routes.rb serves that one through users#show).
   class DashboardController < ::ApplicationController
     requires_plugin PLUGIN_NAME
 

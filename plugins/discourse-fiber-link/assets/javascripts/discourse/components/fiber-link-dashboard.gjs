@@ -2,15 +2,18 @@ import Component from "@glimmer/component";
 import { tracked } from "@glimmer/tracking";
 import { action } from "@ember/object";
 import { service } from "@ember/service";
-import DButton from "discourse/ui-kit/d-button";
+import DButton from "discourse/components/d-button";
 import { i18n } from "discourse-i18n";
 import { formatAmount } from "../lib/fiber-link/amount";
 import { errorMessageKey } from "../lib/fiber-link/errors";
+import { isOwnPage } from "../lib/fiber-link/preferences";
 import FiberLinkTipHistory from "./fiber-link-tip-history";
 import FiberLinkWithdrawals from "./fiber-link-withdrawals";
 
-// The creator dashboard at /fiber-link: balances per asset, tips received and sent, withdrawals.
-// Everything is the current user's own; the server decides whose data it reads.
+// The creator dashboard, on the user's own pages at /u/:username/tips (@user is the user whose
+// page it is): balances per asset, tips received and sent, withdrawals. Everything is the signed-in
+// user's own (the server decides whose data it reads), so on somebody else's page (staff can
+// open it) it says so and asks nothing.
 export default class FiberLinkDashboard extends Component {
   @service fiberLink;
   @service currentUser;
@@ -21,9 +24,23 @@ export default class FiberLinkDashboard extends Component {
 
   constructor() {
     super(...arguments);
-    if (this.currentUser) {
+    if (this.isOwn) {
       this.load();
     }
+  }
+
+  get isOwn() {
+    return isOwnPage(this.args.user, this.currentUser);
+  }
+
+  get othersPage() {
+    return this.currentUser && !this.isOwn;
+  }
+
+  get othersPageText() {
+    return i18n("fiber_link.dashboard.only_owner", {
+      username: this.args.user?.username ?? "",
+    });
   }
 
   get balances() {
@@ -64,7 +81,7 @@ export default class FiberLinkDashboard extends Component {
     <section class="fiber-link-dashboard">
       <header class="fiber-link-dashboard__header">
         <h1>{{i18n "fiber_link.dashboard.title"}}</h1>
-        {{#if this.currentUser}}
+        {{#if this.isOwn}}
           <DButton
             @action={{this.load}}
             @icon="arrows-rotate"
@@ -81,6 +98,10 @@ export default class FiberLinkDashboard extends Component {
         </p>
       {{/unless}}
 
+      {{#if this.othersPage}}
+        <p class="fiber-link-dashboard__others">{{this.othersPageText}}</p>
+      {{/if}}
+
       {{#if this.errorMessage}}
         <div
           class="alert alert-error fiber-link-dashboard__error"
@@ -91,36 +112,38 @@ export default class FiberLinkDashboard extends Component {
 
       {{#if this.summary}}
         <h2>{{i18n "fiber_link.dashboard.balances"}}</h2>
-        <table class="fiber-link-dashboard__balances">
-          <thead>
-            <tr>
-              <th>{{i18n "fiber_link.dashboard.asset"}}</th>
-              <th>{{i18n "fiber_link.dashboard.available"}}</th>
-              <th>{{i18n "fiber_link.dashboard.incoming"}}</th>
-              <th>{{i18n "fiber_link.dashboard.awaiting_payment"}}</th>
-              <th>{{i18n "fiber_link.dashboard.reserved"}}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {{#each this.balances as |b|}}
-              <tr data-asset={{b.asset}}>
-                <td class="fiber-link-dashboard__asset">{{b.asset}}</td>
-                <td class="fiber-link-dashboard__available">
-                  {{b.availableText}}
-                </td>
-                <td class="fiber-link-dashboard__incoming">
-                  {{b.incomingText}}
-                </td>
-                <td class="fiber-link-dashboard__awaiting">
-                  {{b.awaitingText}}
-                </td>
-                <td class="fiber-link-dashboard__reserved">
-                  {{b.reservedText}}
-                </td>
+        <div class="fiber-link-table-scroll">
+          <table class="fiber-link-dashboard__balances">
+            <thead>
+              <tr>
+                <th>{{i18n "fiber_link.dashboard.asset"}}</th>
+                <th>{{i18n "fiber_link.dashboard.available"}}</th>
+                <th>{{i18n "fiber_link.dashboard.incoming"}}</th>
+                <th>{{i18n "fiber_link.dashboard.awaiting_payment"}}</th>
+                <th>{{i18n "fiber_link.dashboard.reserved"}}</th>
               </tr>
-            {{/each}}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {{#each this.balances as |b|}}
+                <tr data-asset={{b.asset}}>
+                  <td class="fiber-link-dashboard__asset">{{b.asset}}</td>
+                  <td class="fiber-link-dashboard__available">
+                    {{b.availableText}}
+                  </td>
+                  <td class="fiber-link-dashboard__incoming">
+                    {{b.incomingText}}
+                  </td>
+                  <td class="fiber-link-dashboard__awaiting">
+                    {{b.awaitingText}}
+                  </td>
+                  <td class="fiber-link-dashboard__reserved">
+                    {{b.reservedText}}
+                  </td>
+                </tr>
+              {{/each}}
+            </tbody>
+          </table>
+        </div>
 
         <FiberLinkTipHistory @counts={{this.summary.counts}} />
 

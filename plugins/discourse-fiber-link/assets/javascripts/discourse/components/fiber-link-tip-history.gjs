@@ -3,7 +3,7 @@ import { tracked } from "@glimmer/tracking";
 import { fn } from "@ember/helper";
 import { action } from "@ember/object";
 import { service } from "@ember/service";
-import DButton from "discourse/ui-kit/d-button";
+import DButton from "discourse/components/d-button";
 import { i18n } from "discourse-i18n";
 import { formatAmount } from "../lib/fiber-link/amount";
 import { errorMessageKey } from "../lib/fiber-link/errors";
@@ -140,35 +140,37 @@ export default class FiberLinkTipHistory extends Component {
       </div>
 
       {{#if this.rows.length}}
-        <table class="fiber-link-tip-history__table">
-          <thead>
-            <tr>
-              <th>{{i18n "fiber_link.dashboard.when"}}</th>
-              <th>{{this.whoHeader}}</th>
-              <th>{{i18n "fiber_link.dashboard.amount"}}</th>
-              <th>{{i18n "fiber_link.dashboard.state"}}</th>
-              <th>{{i18n "fiber_link.dashboard.message"}}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {{#each this.rows as |t|}}
-              <tr data-tip-id={{t.tip_id}} data-state={{t.state}}>
-                <td>{{t.when}}</td>
-                <td class="fiber-link-tip-history__who">{{t.who}}</td>
-                <td class="fiber-link-tip-history__amount">
-                  {{t.amountText}}
-                  {{t.asset}}
-                </td>
-                <td>
-                  <span
-                    class="fiber-link-state fiber-link-state--{{t.tone}}"
-                  >{{t.stateText}}</span>
-                </td>
-                <td class="fiber-link-tip-history__message">{{t.message}}</td>
+        <div class="fiber-link-table-scroll">
+          <table class="fiber-link-tip-history__table">
+            <thead>
+              <tr>
+                <th>{{i18n "fiber_link.dashboard.when"}}</th>
+                <th>{{this.whoHeader}}</th>
+                <th>{{i18n "fiber_link.dashboard.amount"}}</th>
+                <th>{{i18n "fiber_link.dashboard.state"}}</th>
+                <th>{{i18n "fiber_link.dashboard.message"}}</th>
               </tr>
-            {{/each}}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {{#each this.rows as |t|}}
+                <tr data-tip-id={{t.tip_id}} data-state={{t.state}}>
+                  <td class="fiber-link-tip-history__when">{{t.when}}</td>
+                  <td class="fiber-link-tip-history__who">{{t.who}}</td>
+                  <td class="fiber-link-tip-history__amount">
+                    {{t.amountText}}
+                    {{t.asset}}
+                  </td>
+                  <td>
+                    <span
+                      class="fiber-link-state fiber-link-state--{{t.tone}}"
+                    >{{t.stateText}}</span>
+                  </td>
+                  <td class="fiber-link-tip-history__message">{{t.message}}</td>
+                </tr>
+              {{/each}}
+            </tbody>
+          </table>
+        </div>
       {{else if this.loading}}
         <p>{{i18n "fiber_link.dashboard.loading"}}</p>
       {{else}}

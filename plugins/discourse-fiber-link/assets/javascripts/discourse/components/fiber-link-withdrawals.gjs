@@ -5,11 +5,16 @@ import { fn } from "@ember/helper";
 import { on } from "@ember/modifier";
 import { action } from "@ember/object";
 import { service } from "@ember/service";
-import { eq } from "discourse/truth-helpers";
-import DButton from "discourse/ui-kit/d-button";
+import DButton from "discourse/components/d-button";
+import ConfirmSession from "discourse/components/dialog-messages/confirm-session";
 import { i18n } from "discourse-i18n";
 import { formatAmount, parseAmount } from "../lib/fiber-link/amount";
+import {
+  callConfirmingSession,
+  secondFactorNonce,
+} from "../lib/fiber-link/confirm";
 import { errorMessageKey } from "../lib/fiber-link/errors";
+import { eq } from "../lib/fiber-link/helpers";
 import { newIdempotencyKey } from "../lib/fiber-link/ids";
 import {
   destinationProblem,
@@ -26,9 +31,16 @@ const REFRESH_MS = 5000;
 
 // Take money out: choose asset, destination and amount; see the service's quote (fee, what
 // arrives, whether it needs approval) before confirming; then the history with its states.
+// The forum may refuse a request until the session is confirmed (confirm_session_required):
+// then Discourse's own confirm-session dialog (password or passkey, as core uses it before
+// changing second factors) asks who it is, and the same request is sent once more. A user with
+// a second factor is then sent to Discourse's second-factor page (second_factor_required), which
+// makes the withdrawal and comes back here.
 export default class FiberLinkWithdrawals extends Component {
   @service fiberLink;
   @service siteSettings;
+  @service dialog;
+  @service router;
 
   @tracked asset = this.args.balances?.[0]?.asset ?? "CKB";
   @tracked kind = "ckb_address";
@@ -185,13 +197,42 @@ export default class FiberLinkWithdrawals extends Component {
       idempotency_key: this.idempotencyKey,
     };
     await this.run(async () => {
-      this.created = await this.fiberLink.call("withdrawal.request", params);
+      try {
+        this.created = await callConfirmingSession({
+          call: () => this.fiberLink.call("withdrawal.request", params),
+          confirm: () => this.confirmSession(),
+        });
+      } catch (e) {
+        const nonce = secondFactorNonce(e);
+        if (nonce) {
+          this.router.transitionTo("second-factor-auth", {
+            queryParams: { nonce },
+          });
+          return;
+        }
+        throw e;
+      }
       this.quote = null;
       this.destination = "";
       this.amountInput = "";
       this.idempotencyKey = null;
       await this.reloadHistory();
       this.args.onChanged?.();
+    });
+  }
+
+  // Discourse's confirm-access dialog, as core opens it (user-passkeys, second-factor
+  // preferences): resolves true once ConfirmSession has confirmed the session
+  // (POST /u/confirm-session.json, then dialog.didConfirmWrapped()), false if it was closed.
+  confirmSession() {
+    return new Promise((resolve) => {
+      this.dialog.dialog({
+        title: i18n("fiber_link.withdraw.confirm_access_title"),
+        type: "notice",
+        bodyComponent: ConfirmSession,
+        didConfirm: () => resolve(true),
+        didCancel: () => resolve(false),
+      });
     });
   }
 
@@ -397,52 +438,57 @@ export default class FiberLinkWithdrawals extends Component {
 
       <h3>{{i18n "fiber_link.withdraw.history"}}</h3>
       {{#if this.historyRows.length}}
-        <table class="fiber-link-withdrawals__history">
-          <thead>
-            <tr>
-              <th>{{i18n "fiber_link.dashboard.when"}}</th>
-              <th>{{i18n "fiber_link.dashboard.amount"}}</th>
-              <th>{{i18n "fiber_link.dashboard.state"}}</th>
-              <th>{{i18n "fiber_link.withdraw.transaction"}}</th>
-              <th></th>
-            </tr>
-          </thead>
-          <tbody>
-            {{#each this.historyRows as |w|}}
-              <tr data-withdrawal-id={{w.withdrawal_id}} data-state={{w.state}}>
-                <td>{{w.when}}</td>
-                <td>{{w.amountText}}</td>
-                <td>
-                  <span
-                    class="fiber-link-state fiber-link-state--{{w.tone}}"
-                  >{{w.stateText}}</span>
-                  {{#if w.failureText}}
-                    <br />{{w.failureText}}
-                  {{/if}}
-                </td>
-                <td>
-                  {{#if w.txUrl}}
-                    <a
-                      href={{w.txUrl}}
-                      target="_blank"
-                      rel="noopener noreferrer"
-                    >{{i18n "fiber_link.withdraw.view_transaction"}}</a>
-                  {{/if}}
-                </td>
-                <td>
-                  {{#if w.cancellable}}
-                    <DButton
-                      @action={{fn this.cancel w.withdrawal_id}}
-                      @label="fiber_link.withdraw.cancel"
-                      @disabled={{this.busy}}
-                      class="btn-flat fiber-link-withdrawals__cancel"
-                    />
-                  {{/if}}
-                </td>
+        <div class="fiber-link-table-scroll">
+          <table class="fiber-link-withdrawals__history">
+            <thead>
+              <tr>
+                <th>{{i18n "fiber_link.dashboard.when"}}</th>
+                <th>{{i18n "fiber_link.dashboard.amount"}}</th>
+                <th>{{i18n "fiber_link.dashboard.state"}}</th>
+                <th>{{i18n "fiber_link.withdraw.transaction"}}</th>
+                <th></th>
               </tr>
-            {{/each}}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {{#each this.historyRows as |w|}}
+                <tr
+                  data-withdrawal-id={{w.withdrawal_id}}
+                  data-state={{w.state}}
+                >
+                  <td class="fiber-link-withdrawals__when">{{w.when}}</td>
+                  <td>{{w.amountText}}</td>
+                  <td>
+                    <span
+                      class="fiber-link-state fiber-link-state--{{w.tone}}"
+                    >{{w.stateText}}</span>
+                    {{#if w.failureText}}
+                      <br />{{w.failureText}}
+                    {{/if}}
+                  </td>
+                  <td>
+                    {{#if w.txUrl}}
+                      <a
+                        href={{w.txUrl}}
+                        target="_blank"
+                        rel="noopener noreferrer"
+                      >{{i18n "fiber_link.withdraw.view_transaction"}}</a>
+                    {{/if}}
+                  </td>
+                  <td>
+                    {{#if w.cancellable}}
+                      <DButton
+                        @action={{fn this.cancel w.withdrawal_id}}
+                        @label="fiber_link.withdraw.cancel"
+                        @disabled={{this.busy}}
+                        class="btn-flat fiber-link-withdrawals__cancel"
+                      />
+                    {{/if}}
+                  </td>
+                </tr>
+              {{/each}}
+            </tbody>
+          </table>
+        </div>
       {{else}}
         <p class="fiber-link-withdrawals__empty">
           {{i18n "fiber_link.withdraw.no_withdrawals"}}

@@ -5,9 +5,8 @@ import { fn } from "@ember/helper";
 import { on } from "@ember/modifier";
 import { action } from "@ember/object";
 import { service } from "@ember/service";
-import { eq } from "discourse/truth-helpers";
-import DButton from "discourse/ui-kit/d-button";
-import DModal from "discourse/ui-kit/d-modal";
+import DButton from "discourse/components/d-button";
+import DModal from "discourse/components/d-modal";
 import { i18n } from "discourse-i18n";
 import {
   formatAmount,
@@ -15,6 +14,7 @@ import {
   parsePresets,
 } from "../../lib/fiber-link/amount";
 import { errorMessageKey, isTransient } from "../../lib/fiber-link/errors";
+import { eq } from "../../lib/fiber-link/helpers";
 import { newIdempotencyKey } from "../../lib/fiber-link/ids";
 import { Poller } from "../../lib/fiber-link/poll";
 import {

@@ -13,6 +13,7 @@ export const KNOWN_REASONS = [
   // amounts and tips
   "amount_empty",
   "amount_malformed",
+  "amount_invalid",
   "amount_not_string",
   "amount_not_positive",
   "amount_too_many_decimals",
@@ -21,6 +22,9 @@ export const KNOWN_REASONS = [
   "message_too_long",
   "message_malformed",
   "self_tip",
+  "tipping_not_allowed",
+  "category_not_allowed",
+  "author_not_tippable",
   "tip_below_minimum",
   "tip_above_maximum",
   "empty_id",
@@ -77,6 +81,8 @@ export const KNOWN_REASONS = [
   "cooldown",
   "withdrawals_paused",
   "withdrawal_not_cancellable",
+  "confirm_session_required",
+  "second_factor_required",
   // the forum and the connection
   "plugin_disabled",
   "not_logged_in",
@@ -117,19 +123,28 @@ const HTTP_REASON = {
 };
 
 export class RpcFailure extends Error {
-  constructor({ code = null, reason = "unknown", message = "" } = {}) {
+  constructor({
+    code = null,
+    reason = "unknown",
+    message = "",
+    data = {},
+  } = {}) {
     super(message || reason);
     this.name = "RpcFailure";
     this.code = code;
     this.reason = reason;
+    // what else the error said (e.g. second_factor_challenge_nonce)
+    this.data = data;
   }
 }
 
 function fromEnvelope(error) {
+  const { code, reason, message, ...rest } = error;
   return new RpcFailure({
-    code: error.code ?? null,
-    reason: error.reason ?? error.data?.reason ?? "unknown",
-    message: error.message ?? "",
+    code: code ?? null,
+    reason: reason ?? error.data?.reason ?? "unknown",
+    message: message ?? "",
+    data: rest,
   });
 }
 
