@@ -100,6 +100,10 @@ async fn start_with(dir: &Path, p: &Ports, extra: &[&str]) -> Dev {
                 return dev;
             }
         }
+        if let Ok(Some(status)) = dev.child.try_wait() {
+            let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
+            panic!("dev exited ({status}): {log}");
+        }
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "dev did not start"

@@ -24,7 +24,28 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// A TCP port free at the moment of asking (for processes that bind it themselves).
+/// A port free now, for a server a test starts in another process. Chosen below the kernel's
+/// ephemeral range (32768 and up on Linux), where the outgoing connections of every test in the
+/// run take their ports: a port from there can be taken by one of them before the server binds
+/// it. Each process starts at its own random place and never hands a port out twice.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        rand::random::<u16>() % SPAN + 1,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = LOW + n % SPAN;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
