@@ -431,7 +431,8 @@ pub struct SignedPayout {
 
 /// The operator's hot wallet: one secp256k1 key with the default sighash lock.
 pub struct HotWallet {
-    key: secp256k1::SecretKey,
+    /// `None` for a watch-only wallet (its address only): it can be read, never spend.
+    key: Option<secp256k1::SecretKey>,
     lock: Script,
     mainnet: bool,
 }
@@ -465,7 +466,35 @@ impl HotWallet {
             .hash_type(ScriptHashType::Type)
             .args(Bytes::copy_from_slice(&hash[..20]).pack())
             .build();
-        Ok(HotWallet { key, lock, mainnet })
+        Ok(HotWallet {
+            key: Some(key),
+            lock,
+            mainnet,
+        })
+    }
+
+    /// A watch-only wallet from the hot wallet's address: its balance and cells can be read
+    /// (reconciliation, proving a payout failed), nothing can be signed. For processes that must
+    /// not hold the key (the API process, which serves the operator console).
+    pub fn watch_only(address: &str, mainnet: bool) -> Result<HotWallet, String> {
+        let a = address_from_str(address.trim())?;
+        let net_ok = matches!(a.network(), NetworkType::Mainnet) == mainnet;
+        if !net_ok {
+            return Err(format!(
+                "the hot wallet address {address} is not a {} address",
+                if mainnet { "mainnet" } else { "testnet" }
+            ));
+        }
+        Ok(HotWallet {
+            key: None,
+            lock: Script::from(&a),
+            mainnet,
+        })
+    }
+
+    /// Whether this wallet can sign (it holds the key).
+    pub fn can_sign(&self) -> bool {
+        self.key.is_some()
     }
 
     pub fn lock(&self) -> &Script {
@@ -612,8 +641,11 @@ impl HotWallet {
     }
 
     fn sign(&self, tx: TransactionView, n_inputs: usize) -> Result<TransactionView, ChainError> {
+        let key = self.key.ok_or_else(|| {
+            ChainError::Invalid("a watch-only hot wallet cannot sign a payout".into())
+        })?;
         let signer = SecpSighashScriptSigner::new(Box::new(
-            SecpCkbRawKeySigner::new_with_secret_keys(vec![self.key]),
+            SecpCkbRawKeySigner::new_with_secret_keys(vec![key]),
         ));
         let group = ScriptGroup {
             script: self.lock.clone(),
@@ -651,6 +683,21 @@ mod tests {
     use super::*;
 
     const DEV_KEY: &str = "0xd00c06bfd800d27397002dca6fb0993d5ba6399b4238b2f29ee9deb97593d2bc";
+
+    #[test]
+    fn a_watch_only_wallet_is_the_keyed_wallet_without_its_key() {
+        let keyed = HotWallet::from_hex(DEV_KEY, false).unwrap();
+        assert!(keyed.can_sign());
+        let watch = HotWallet::watch_only(&keyed.address(), false).unwrap();
+        assert!(!watch.can_sign());
+        assert_eq!(watch.lock(), keyed.lock());
+        assert_eq!(watch.address(), keyed.address());
+        assert!(
+            HotWallet::watch_only(&keyed.address(), true).is_err(),
+            "a testnet address on mainnet"
+        );
+        assert!(HotWallet::watch_only("ckt1nonsense", false).is_err());
+    }
 
     #[test]
     fn addresses_are_parsed_not_prefix_checked() {

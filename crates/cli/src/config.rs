@@ -144,6 +144,10 @@ pub struct OnchainSection {
     pub timeout_ms: u64,
     /// File holding the hot wallet's private key (or FIBER_LINK_HOT_WALLET_KEY(_FILE)).
     pub hot_wallet_key_file: Option<PathBuf>,
+    /// The hot wallet's address: lets processes that must not read the key (the API, which
+    /// serves the operator console) reconcile and check payouts with a watch-only wallet.
+    #[serde(default)]
+    pub hot_wallet_address: Option<String>,
 }
 
 fn default_fee_rate() -> u64 {
@@ -191,6 +195,8 @@ impl Default for PolicySection {
 pub struct OnchainRuntime {
     pub rpc_url: String,
     pub timeout: Duration,
+    /// For watch-only use (see `OnchainSection::hot_wallet_address`).
+    pub hot_wallet_address: Option<String>,
     key_source: SecretSource,
 }
 
@@ -441,6 +447,7 @@ impl Config {
                         confirmations: default_confirmations(),
                         timeout_ms: default_rpc_timeout(),
                         hot_wallet_key_file: None,
+                        hot_wallet_address: None,
                     })
                 }
             }
@@ -683,6 +690,7 @@ fn withdrawal_config(
                 Some(OnchainRuntime {
                     rpc_url: o.ckb_rpc_url.clone(),
                     timeout: Duration::from_millis(o.timeout_ms.max(100)),
+                    hot_wallet_address: o.hot_wallet_address.clone(),
                     key_source,
                 }),
             )

@@ -175,7 +175,8 @@ async fn known_app(store: &Store, w: &Window) -> Result<()> {
 
 async fn reconciler(cfg: &Config, store: Store) -> Result<Reconciler> {
     let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
-    let onchain = crate::ops::onchain(cfg).await?;
+    // reading only: the watch-only wallet when its address is configured
+    let onchain = crate::ops::onchain_view(cfg).await?;
     Ok(Reconciler {
         store,
         hub,
@@ -603,7 +604,9 @@ pub async fn resume_switches(
         match run_reconcile(cfg, store, &w, RESUME_GRACE, &format!("operator:{by}")).await {
             Ok(rep) if rep.clean => report = Some(rep),
             Ok(rep) => return Ok(Resumed::Refused(rep)),
-            Err(e) => bail!("not resumed: {e}; fix that or resume with force"),
+            Err(e) => bail!(
+                "not resumed: {e:#}. Fix that first; forcing skips the reconciliation, for when you know the books are right"
+            ),
         }
     }
     let c = switch(store, scope, which, false, None, by).await?;

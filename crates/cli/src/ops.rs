@@ -148,7 +148,8 @@ fn line(cfg: &Config, w: &WithdrawalRow) -> String {
     )
 }
 
-/// The on-chain part of the executor, when configured.
+/// The on-chain part of the executor, when configured: with the hot wallet's key (it signs
+/// payouts). When `hot_wallet_address` is configured too, the key must be that address's.
 pub async fn onchain(cfg: &Config) -> Result<Option<Onchain>> {
     let (Some(rt), Some(oc)) = (&cfg.onchain, &cfg.api.withdrawals.onchain) else {
         return Ok(None);
@@ -156,14 +157,49 @@ pub async fn onchain(cfg: &Config) -> Result<Option<Onchain>> {
     let key = cfg.hot_wallet_key()?.unwrap_or_default();
     let wallet = fiber_link_chain::HotWallet::from_hex(&key, cfg.api.mainnet())
         .map_err(|e| anyhow!("hot wallet key: {e}"))?;
+    if let Some(a) = &rt.hot_wallet_address {
+        if a.trim() != wallet.address() {
+            bail!(
+                "[withdrawals.onchain] hot_wallet_address is {a} but the hot wallet key is that of {}",
+                wallet.address()
+            );
+        }
+    }
+    Ok(Some(with_wallet(rt, oc, wallet)?))
+}
+
+/// The on-chain view for reading only (reconciliation, proving that a payout failed): a
+/// watch-only wallet from `hot_wallet_address` when it is configured, so that a process that must
+/// not read the key (the API, which serves the operator console) never touches it; else the key.
+pub async fn onchain_view(cfg: &Config) -> Result<Option<Onchain>> {
+    let (Some(rt), Some(oc)) = (&cfg.onchain, &cfg.api.withdrawals.onchain) else {
+        return Ok(None);
+    };
+    match &rt.hot_wallet_address {
+        Some(a) => {
+            let wallet = fiber_link_chain::HotWallet::watch_only(a, cfg.api.mainnet())
+                .map_err(|e| anyhow!("[withdrawals.onchain] hot_wallet_address: {e}"))?;
+            Ok(Some(with_wallet(rt, oc, wallet)?))
+        }
+        None => onchain(cfg).await.map_err(|e| {
+            anyhow!("{e:#} (set [withdrawals.onchain] hot_wallet_address to check the chain without the key)")
+        }),
+    }
+}
+
+fn with_wallet(
+    rt: &crate::config::OnchainRuntime,
+    oc: &fiber_link_core::OnchainConfig,
+    wallet: fiber_link_chain::HotWallet,
+) -> Result<Onchain> {
     let chain = fiber_link_chain::ChainClient::new(&rt.rpc_url, rt.timeout)?;
-    Ok(Some(Onchain {
+    Ok(Onchain {
         chain,
         wallet,
         max_tx_bytes: oc.max_tx_bytes,
         fee_rate: oc.fee_rate,
         confirmations: oc.confirmations,
-    }))
+    })
 }
 
 async fn one(store: &Store, id: Uuid) -> Result<WithdrawalRow> {
@@ -219,8 +255,12 @@ pub async fn withdrawal_action(
             }
             let w = one(store, id).await?;
             let hub = HubClient::new(&cfg.hub).map_err(|e| anyhow!(e))?;
-            let payouts =
-                Payouts::new(store.clone(), hub, onchain(cfg).await?, cfg.payouts.clone());
+            let payouts = Payouts::new(
+                store.clone(),
+                hub,
+                onchain_view(cfg).await?,
+                cfg.payouts.clone(),
+            );
             let reason = format!("{reason} (by {who})");
             match payouts
                 .operator_fail(&w, &reason)
@@ -338,8 +378,8 @@ pub async fn withdrawal(cfg: Config, store: Store, cmd: WithdrawalCommand) -> Re
     Ok(())
 }
 
-/// A change to an app's policy for one asset: `None` leaves a field as it is; `default` (or an
-/// empty string) goes back to the configured default; amounts are in asset units.
+/// A change to an app's policy for one asset: `None` leaves a field as it is; `default` goes back
+/// to the configured default; amounts are in asset units.
 #[derive(Default)]
 pub struct PolicyEdit {
     pub allowed: Option<String>,
@@ -395,7 +435,8 @@ pub async fn set_policy(
 ) -> Result<()> {
     let a = asset_of(cfg, asset)?;
     let mut ov = store.policy_override(app_id, &a.symbol).await?;
-    let is_default = |v: &str| v.trim().is_empty() || v.trim() == "default";
+    // only the word: an empty value (an unset shell variable) is an error, not "no limit"
+    let is_default = |v: &str| v.trim() == "default";
     let amount = |field: &str, v: &str| -> Result<Option<Amount>> {
         if is_default(v) {
             return Ok(None);

@@ -493,3 +493,48 @@ async fn sessions_end_when_idle_when_old_and_when_the_account_is_reset_or_remove
     let list = c.operator(&["list", "--json"]);
     assert_eq!(list.trim(), "[]");
 }
+
+/// Guesses sent at once are counted before any is checked: no more than the limit are tried,
+/// and the account is locked after them, the right password included.
+#[tokio::test]
+async fn guesses_sent_at_once_cannot_pass_the_throttle() {
+    let s = Stack::start().await;
+    let c = Console::start(&s, 1800, 43200).await;
+    let pw = c.add("pat", "viewer");
+    let mut guesses = Vec::new();
+    for i in 0..12 {
+        let url = c.url.clone();
+        guesses.push(tokio::spawn(async move {
+            let mut b = Browser::new(&url);
+            let p = b.get("/login").await;
+            let csrf = Browser::field(&p.body, "csrf");
+            let wrong = format!("wrong-{i}");
+            b.post(
+                "/login",
+                &[("csrf", &csrf), ("username", "pat"), ("password", &wrong)],
+            )
+            .await
+            .status
+        }));
+    }
+    let mut tried = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            401 => tried += 1,
+            429 => {}
+            other => panic!("a guess answered {other}"),
+        }
+    }
+    assert!(tried <= 5, "{tried} guesses were checked; the limit is 5");
+    let mut b = Browser::new(&c.url);
+    let p = b.get("/login").await;
+    let csrf = Browser::field(&p.body, "csrf");
+    let r = b
+        .post(
+            "/login",
+            &[("csrf", &csrf), ("username", "pat"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(r.status, 429, "locked, even for the right password");
+    assert!(r.body.contains("Too many attempts"));
+}

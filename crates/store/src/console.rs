@@ -225,13 +225,36 @@ impl Store {
         row.as_ref().map(operator_from_row).transpose()
     }
 
-    /// Failed logins in the last `window`, for this name and from this address.
-    pub async fn login_failures(
+    /// Counts a login attempt before its credentials are checked, so that attempts made at once
+    /// cannot all pass the throttle: returns the attempt's id and the attempts in the last
+    /// `window` for this name and from this address, this one included. A right credential
+    /// forgives its attempt ([`Store::forgive_login_attempt`]); a wrong one stays counted.
+    pub async fn login_attempt(
         &self,
         name: &str,
         address: &str,
         window: Duration,
-    ) -> Result<(i64, i64)> {
+    ) -> Result<(i64, i64, i64)> {
+        // Attempts for one name (or from one address) are counted one at a time: each waits for
+        // the others' transactions, so it sees their rows (the two locks are taken in one order).
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(k) FROM (
+                 SELECT unnest(ARRAY[hashtext('fl-login-name:' || $1),
+                                     hashtext('fl-login-addr:' || $2)])::bigint AS k
+                  ORDER BY 1) keys",
+        )
+        .bind(name)
+        .bind(address)
+        .execute(&mut *tx)
+        .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO operator_login_failures (operator, address) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(name)
+        .bind(address)
+        .fetch_one(&mut *tx)
+        .await?;
         let r = sqlx::query(
             "SELECT count(*) FILTER (WHERE operator = $1) AS by_name,
                     count(*) FILTER (WHERE address = $2) AS by_address
@@ -242,22 +265,27 @@ impl Store {
         .bind(name)
         .bind(address)
         .bind(window.as_secs_f64())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok((r.try_get("by_name")?, r.try_get("by_address")?))
-    }
-
-    /// Records a failed login (and forgets those older than a day).
-    pub async fn record_login_failure(&self, name: &str, address: &str, why: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO operator_login_failures (operator, address) VALUES ($1, $2)")
-            .bind(name)
-            .bind(address)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query("DELETE FROM operator_login_failures WHERE at < now() - interval '1 day'")
             .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok((id, r.try_get("by_name")?, r.try_get("by_address")?))
+    }
+
+    /// The attempt's credential was right: it does not count against the account.
+    pub async fn forgive_login_attempt(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM operator_login_failures WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes a failed login to the audit trail (its attempt stays counted).
+    pub async fn audit_login_failure(&self, name: &str, address: &str, why: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         audit_action(
             &mut tx,
             None,
@@ -455,8 +483,10 @@ impl Store {
             Ok((c, f, s)) => (Some(c), Some(f), s, None),
             Err(e) => (None, None, serde_json::json!([]), Some(e)),
         };
+        // kept 90 days (the overview charts 30)
         sqlx::query(
-            "INSERT INTO reconcile_runs (scope, actor, clean, findings, error, solvency)
+            "WITH old AS (DELETE FROM reconcile_runs WHERE at < now() - interval '90 days')
+             INSERT INTO reconcile_runs (scope, actor, clean, findings, error, solvency)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(scope)
@@ -470,11 +500,17 @@ impl Store {
         Ok(())
     }
 
-    /// The reconciliations of the last `days` days, oldest first.
+    /// The reconciliations of the last `days` days, oldest first: the last one of each hour (a
+    /// cron `ops summary` every few minutes adds thousands a month), so the newest is the last.
     pub async fn reconcile_runs(&self, days: i32) -> Result<Vec<ReconcileRun>> {
         let rows = sqlx::query(
-            "SELECT at, scope, actor, clean, findings, error, solvency FROM reconcile_runs
-              WHERE at > now() - make_interval(days => $1) ORDER BY at",
+            "SELECT * FROM (
+                 SELECT DISTINCT ON (date_trunc('hour', at))
+                        at, scope, actor, clean, findings, error, solvency
+                   FROM reconcile_runs
+                  WHERE at > now() - make_interval(days => $1)
+                  ORDER BY date_trunc('hour', at), at DESC, id DESC) r
+              ORDER BY at",
         )
         .bind(days)
         .fetch_all(&self.pool)

@@ -12,6 +12,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use fiber_link_core::totp;
+use fiber_link_store::console::{NoSession, Session};
 use fiber_link_store::StoreError;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -108,16 +109,24 @@ pub async fn login_page(State(c): State<Console>, v: Visitor) -> Response {
     login_form(&c, &v, StatusCode::OK, flash, "")
 }
 
-/// Whether this account or this address failed too often lately.
-async fn throttled(c: &Console, name: &str, address: &str) -> Result<bool, Response> {
+/// Counts an attempt before its credential is checked (so that attempts made at once cannot all
+/// pass): its id, or `None` when this account or this address failed too often lately.
+async fn attempt(c: &Console, name: &str, address: &str) -> Result<Option<i64>, Response> {
     let cc = &c.cfg.console;
-    let (by_name, by_address) = c
+    let (id, by_name, by_address) = c
         .store
-        .login_failures(name, address, Duration::from_secs(cc.throttle_window_secs))
+        .login_attempt(name, address, Duration::from_secs(cc.throttle_window_secs))
         .await
         .map_err(|e| unavailable(&e))?;
-    Ok(by_name >= cc.max_failures_per_account || by_address >= cc.max_failures_per_address)
+    Ok(
+        (by_name <= cc.max_failures_per_account && by_address <= cc.max_failures_per_address)
+            .then_some(id),
+    )
 }
+
+/// Argon2 verifications at once: each takes 19 MiB and tens of milliseconds of CPU, and a burst
+/// of logins must not take the API process's memory or cores.
+static ARGON2_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 fn too_many(c: &Console) -> Flash {
     Flash::error(format!(
@@ -127,11 +136,15 @@ fn too_many(c: &Console) -> Flash {
 }
 
 pub async fn login(State(c): State<Console>, v: Visitor, Fields(f): Fields) -> Response {
-    let name = f
+    // operator names are at most 32 characters: longer input is cut before it is stored anywhere
+    let name: String = f
         .get("username")
         .map(|s| s.trim())
         .unwrap_or("")
-        .to_lowercase();
+        .to_lowercase()
+        .chars()
+        .take(40)
+        .collect();
     let password = f.get("password").map(String::as_str).unwrap_or("");
     let csrf_ok = match (f.get("csrf"), v.jar.get(LOGIN_COOKIE)) {
         (Some(a), Some(b)) => same(a, b),
@@ -146,28 +159,31 @@ pub async fn login(State(c): State<Console>, v: Visitor, Fields(f): Fields) -> R
             &name,
         );
     }
-    match throttled(&c, &name, &v.address).await {
+    let attempt_id = match attempt(&c, &name, &v.address).await {
         Err(r) => return r,
-        Ok(true) => return login_form(&c, &v, StatusCode::TOO_MANY_REQUESTS, too_many(&c), &name),
-        Ok(false) => {}
-    }
+        Ok(None) => return login_form(&c, &v, StatusCode::TOO_MANY_REQUESTS, too_many(&c), &name),
+        Ok(Some(id)) => id,
+    };
     let op = match c.store.operator(&name).await {
         Ok(op) => op,
         Err(e) => return unavailable(&e),
     };
     let hash = op.as_ref().map(|o| o.password_hash.clone());
     let pw = password.to_string();
-    // Argon2 takes tens of milliseconds of CPU: off the async threads
-    let ok = tokio::task::spawn_blocking(move || {
-        let h = hash.as_deref().unwrap_or_else(|| dummy_hash());
-        verify_password(h, &pw)
-    })
-    .await
-    .unwrap_or(false);
+    // Argon2 takes tens of milliseconds of CPU: off the async threads, two at a time
+    let ok = match ARGON2_SLOTS.acquire().await {
+        Ok(_slot) => tokio::task::spawn_blocking(move || {
+            let h = hash.as_deref().unwrap_or_else(|| dummy_hash());
+            verify_password(h, &pw)
+        })
+        .await
+        .unwrap_or(false),
+        Err(_) => false,
+    };
     let Some(op) = op.filter(|_| ok) else {
         if let Err(e) = c
             .store
-            .record_login_failure(&name, &v.address, "password")
+            .audit_login_failure(&name, &v.address, "password")
             .await
         {
             return unavailable(&e);
@@ -181,6 +197,9 @@ pub async fn login(State(c): State<Console>, v: Visitor, Fields(f): Fields) -> R
         );
     };
     let t = token();
+    if let Err(e) = c.store.forgive_login_attempt(attempt_id).await {
+        return unavailable(&e);
+    }
     if let Err(e) = c
         .store
         .start_session(&token_hash(&t), &op.name, &token(), &v.address)
@@ -200,23 +219,30 @@ pub async fn login(State(c): State<Console>, v: Visitor, Fields(f): Fields) -> R
     r
 }
 
-/// The session between the password and the code.
-async fn half_session(
+/// The visitor's session (its idle clock restarted) and its token's hash: `Ok(None)` without a
+/// cookie, `Ok(Some((Err(why), _)))` for an unknown or expired one.
+async fn visitor_session(
     c: &Console,
     v: &Visitor,
-) -> Result<(fiber_link_store::console::Session, Vec<u8>), Response> {
+) -> Result<Option<(Result<Session, NoSession>, Vec<u8>)>, Response> {
     let Some(h) = v.session_hash() else {
-        return Err(Redirect::to("/login").into_response());
+        return Ok(None);
     };
-    match c
+    let s = c
         .store
         .touch_session(&h, c.idle(), c.absolute())
         .await
-        .map_err(|e| unavailable(&e))?
-    {
-        Ok(s) if s.stage == "password" => Ok((s, h)),
-        Ok(_) => Err(Redirect::to("/").into_response()),
-        Err(_) => Err(redirect_with(
+        .map_err(|e| unavailable(&e))?;
+    Ok(Some((s, h)))
+}
+
+/// The session between the password and the code.
+async fn half_session(c: &Console, v: &Visitor) -> Result<(Session, Vec<u8>), Response> {
+    match visitor_session(c, v).await? {
+        None => Err(Redirect::to("/login").into_response()),
+        Some((Ok(s), h)) if s.stage == "password" => Ok((s, h)),
+        Some((Ok(_), _)) => Err(Redirect::to("/").into_response()),
+        Some((Err(_), _)) => Err(redirect_with(
             c,
             "/login",
             Flash::error("The login took too long or the session has expired: log in again."),
@@ -226,7 +252,7 @@ async fn half_session(
 
 fn code_form(
     c: &Console,
-    s: &fiber_link_store::console::Session,
+    s: &Session,
     status: StatusCode,
     flash: Flash,
     enrol: Option<&str>,
@@ -350,16 +376,17 @@ pub async fn code(State(c): State<Console>, v: Visitor, Fields(f): Fields) -> Re
     };
     let again =
         |status, flash| code_form(&c, &s, status, flash, enrolling.then_some(secret.as_str()));
-    match throttled(&c, &op.name, &v.address).await {
+    // counted before the code is checked; a right code clears the account's count
+    match attempt(&c, &op.name, &v.address).await {
         Err(r) => return r,
-        Ok(true) => return again(StatusCode::TOO_MANY_REQUESTS, too_many(&c)),
-        Ok(false) => {}
+        Ok(None) => return again(StatusCode::TOO_MANY_REQUESTS, too_many(&c)),
+        Ok(Some(_)) => {}
     }
     let input = f.get("code").map(String::as_str).unwrap_or("");
     let Some(step) = totp::verify(&secret, input, now_step()) else {
         if let Err(e) = c
             .store
-            .record_login_failure(&op.name, &v.address, "code")
+            .audit_login_failure(&op.name, &v.address, "code")
             .await
         {
             return unavailable(&e);
@@ -409,22 +436,14 @@ async fn own_session(
     v: &Visitor,
     f: &HashMap<String, String>,
 ) -> Result<(String, Vec<u8>), Response> {
-    let Some(h) = v.session_hash() else {
-        return Err(Redirect::to("/login").into_response());
-    };
-    match c
-        .store
-        .touch_session(&h, c.idle(), c.absolute())
-        .await
-        .map_err(|e| unavailable(&e))?
-    {
-        Ok(s) if f.get("csrf").is_some_and(|t| same(t, &s.csrf)) => Ok((s.operator, h)),
-        Ok(_) => Err(super::refusal(
+    match visitor_session(c, v).await? {
+        Some((Ok(s), h)) if f.get("csrf").is_some_and(|t| same(t, &s.csrf)) => Ok((s.operator, h)),
+        Some((Ok(_), _)) => Err(super::refusal(
             c,
             StatusCode::FORBIDDEN,
             "The form token is missing or wrong: reload the page and try again.",
         )),
-        Err(_) => Err(Redirect::to("/login").into_response()),
+        None | Some((Err(_), _)) => Err(Redirect::to("/login").into_response()),
     }
 }
 

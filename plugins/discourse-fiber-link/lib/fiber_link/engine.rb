@@ -84,10 +84,11 @@ module ::FiberLink
   end
 
   # Whether the user confirmed their session (POST /u/confirm-session), within the hour the
-  # secure session keeps it. On forums where sessions cannot be confirmed, the second factor
-  # (FiberLink::WithdrawalSecondFactor) is all that is asked.
+  # secure session keeps it. On forums where sessions cannot be confirmed (where Discourse turns
+  # second factors off too), only when the admin allowed withdrawals without any confirmation;
+  # otherwise the controller refuses withdrawals there (withdrawals_unavailable).
   def self.session_confirmed?(user, secure_session)
-    return true unless confirm_session_available?
+    return SiteSetting.fiber_link_allow_unconfirmed_withdrawals unless confirm_session_available?
 
     secure_session["confirmed-session-#{user.id}"] == "true"
   end

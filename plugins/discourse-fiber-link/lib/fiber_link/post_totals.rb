@@ -49,7 +49,7 @@ module FiberLink
 
       missing.each_slice(BATCH) do |slice|
         answer = @client.call("post.totals", { "post_ids" => slice.map(&:to_s) })
-        by_id = (answer["totals"] || []).to_h { |t| [t["post_id"].to_s, t["assets"] || []] }
+        by_id = Array(answer.fetch("totals")).to_h { |t| [t.fetch("post_id").to_s, Array(t["assets"])] }
         slice.each do |id|
           assets = by_id[id.to_s]
           next if assets.nil?
@@ -59,8 +59,10 @@ module FiberLink
         end
       end
       out
-    rescue Client::Error => e
-      @logger&.warn("[fiber-link] post totals: #{e.reason} (#{e.code}); not asked again for #{BACKOFF} s")
+    rescue Client::Error, KeyError, TypeError, NoMethodError => e
+      # a failing service, or an answer not shaped as post.totals: no totals, never a broken page
+      why = e.is_a?(Client::Error) ? "#{e.reason} (#{e.code})" : "unexpected answer (#{e.class})"
+      @logger&.warn("[fiber-link] post totals: #{why}; not asked again for #{BACKOFF} s")
       @cache.write(DOWN_KEY, true, expires_in: BACKOFF)
       out || {}
     end

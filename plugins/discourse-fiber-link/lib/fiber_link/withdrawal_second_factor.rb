@@ -35,8 +35,16 @@ module FiberLink
             "fiber_link.second_factor.withdrawal",
             amount: params["amount"].to_s,
             asset: params["asset"].to_s,
+            destination: self.class.short_destination(params["destination"]),
           ),
       }
+    end
+
+    # Where the money goes, shortened for the confirmation page ("ckt1qzda…x4c0cg", or a Fiber
+    # invoice's start and end): the user must see it before confirming.
+    def self.short_destination(dest)
+      text = dest.is_a?(Hash) ? (dest["address"] || dest["invoice"]).to_s : ""
+      text.length > 24 ? "#{text[0, 12]}…#{text[-10, 10]}" : text
     end
 
     def second_factor_auth_completed!(callback_params)

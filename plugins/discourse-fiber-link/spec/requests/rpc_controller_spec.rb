@@ -302,9 +302,18 @@ RSpec.describe FiberLink::RpcController do
       expect(stub).to have_been_requested.once
     end
 
-    it "does not ask for a confirmation Discourse cannot give (DiscourseConnect)" do
+    it "refuses withdrawals where Discourse cannot confirm who the user is (DiscourseConnect)" do
       SiteSetting.discourse_connect_url = "https://sso.example.com/discourse_sso"
       SiteSetting.enable_discourse_connect = true
+      rpc("withdrawal.request", withdrawal_params)
+      expect(response.parsed_body["error"]["reason"]).to eq("withdrawals_unavailable")
+      expect(WebMock).not_to have_requested(:post, "#{service}/rpc")
+    end
+
+    it "allows them there on the session alone only when the admin says so" do
+      SiteSetting.discourse_connect_url = "https://sso.example.com/discourse_sso"
+      SiteSetting.enable_discourse_connect = true
+      SiteSetting.fiber_link_allow_unconfirmed_withdrawals = true
       stub_service("withdrawal.request", { withdrawal_id: "w-1", state: "QUEUED" })
       rpc("withdrawal.request", withdrawal_params)
       expect(response.parsed_body["result"]["withdrawal_id"]).to eq("w-1")

@@ -215,6 +215,16 @@ pub async fn app_action(
         x => x,
     };
     let field = |k: &str| f.get(k).map(|s| s.trim().to_string());
+    // the policy form: an empty field means the configured default
+    let policy_field = |k: &str| {
+        field(k).map(|v| {
+            if v.is_empty() {
+                "default".to_string()
+            } else {
+                v
+            }
+        })
+    };
     let flash = match action.as_str() {
         "pause" => {
             let reason = field("reason").filter(|r| !r.is_empty());
@@ -248,9 +258,11 @@ pub async fn app_action(
             }
         }
         "rotate" => {
+            // at most 30 days of overlap
             let overlap = field("overlap_hours")
                 .and_then(|h| h.parse::<u64>().ok())
-                .unwrap_or(24);
+                .unwrap_or(24)
+                .min(720);
             return match crate::apps::rotate(
                 &c.cfg,
                 &c.store,
@@ -291,13 +303,13 @@ pub async fn app_action(
         "policy" => {
             let asset = field("asset").unwrap_or_default();
             let edit = PolicyEdit {
-                allowed: field("allowed"),
-                min: field("min"),
-                max_per_request: field("max_per_request"),
-                author_daily_cap: field("author_daily_cap"),
-                app_daily_cap: field("app_daily_cap"),
-                cooldown_secs: field("cooldown_secs"),
-                approval_threshold: field("approval_threshold"),
+                allowed: policy_field("allowed"),
+                min: policy_field("min"),
+                max_per_request: policy_field("max_per_request"),
+                author_daily_cap: policy_field("author_daily_cap"),
+                app_daily_cap: policy_field("app_daily_cap"),
+                cooldown_secs: policy_field("cooldown_secs"),
+                approval_threshold: policy_field("approval_threshold"),
             };
             match ops::set_policy(&c.cfg, &c.store, &id, &asset, &edit, &op.name).await {
                 Ok(()) => Flash::ok(format!("Policy for {asset} updated.")),

@@ -33,6 +33,21 @@ module ::FiberLink
 
       method = payload["method"].to_s
       rpc_params = payload["params"] || {}
+      if method == "withdrawal.request" && !FiberLink.confirm_session_available? &&
+           !SiteSetting.fiber_link_allow_unconfirmed_withdrawals
+        # no password to confirm and no second factor on this forum: refuse rather than let a
+        # session cookie alone move money
+        return(
+          render json: {
+                   error: {
+                     code: -32_003,
+                     reason: "withdrawals_unavailable",
+                     message:
+                       "this forum cannot confirm who you are (it signs in elsewhere), so withdrawals are off here",
+                   },
+                 }
+        )
+      end
       viewer = FiberLink.viewer_for(current_user, session_confirmed: session_confirmed?)
       if method == "withdrawal.request" && viewer.session_confirmed && rpc_params.is_a?(Hash)
         return request_withdrawal(rpc_params)

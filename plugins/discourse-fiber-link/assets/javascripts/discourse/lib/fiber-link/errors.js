@@ -83,6 +83,7 @@ export const KNOWN_REASONS = [
   "withdrawal_not_cancellable",
   "confirm_session_required",
   "second_factor_required",
+  "withdrawals_unavailable",
   // the forum and the connection
   "plugin_disabled",
   "not_logged_in",
