@@ -744,7 +744,7 @@ mod tests {
     }
 
     #[test]
-    fn the_dev_chain_key_has_its_known_address() {
+    fn the_devnet_key_has_its_known_address() {
         let w = HotWallet::from_hex(DEV_KEY, false).unwrap();
         assert_eq!(
             w.address(),
