@@ -2,7 +2,7 @@
 //! `reconcile` over the seeded books.
 
 use super::load::load;
-use super::setup::{sqlx_drop_db, Bench};
+use super::setup::{finish_db, Bench};
 use super::BenchArgs;
 use anyhow::{anyhow, Result};
 use fiber_link_client::SignedClient;
@@ -49,11 +49,7 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
     }
     drop((serve, hubsim));
     store.pool().close().await;
-    if a.keep_db {
-        println!("database kept: {db_url}");
-    } else {
-        sqlx_drop_db(&admin, &db_name).await?;
-    }
+    finish_db(&admin, &db_name, &db_url, a.keep_db).await?;
     Ok(())
 }
 

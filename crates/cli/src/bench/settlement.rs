@@ -6,7 +6,7 @@
 use super::cpu::Cpu;
 use super::load::load_n;
 use super::report::percentile_ms;
-use super::setup::{free_port, sqlx_drop_db, wait_http, Bench, Cmds, Proc};
+use super::setup::{finish_db, free_port, wait_http, Bench, Cmds, Proc};
 use super::tips::{settled_times, sim_call};
 use super::BenchArgs;
 use anyhow::{bail, Result};
@@ -155,6 +155,7 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
     let Bench {
         admin,
         db_name,
+        db_url,
         dir,
         hub_url,
         cmds,
@@ -250,7 +251,7 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
     );
     drop((serve, hubsim));
     cx.store.pool().close().await;
-    let _ = sqlx_drop_db(&admin, &db_name).await;
+    let _ = finish_db(&admin, &db_name, &db_url, a.keep_db).await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

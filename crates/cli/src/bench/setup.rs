@@ -243,6 +243,17 @@ async fn sqlx_create_db(admin: &Store, name: &str) -> Result<()> {
         .context("creating the benchmark database")
 }
 
+/// The end of a run: the database is dropped, or kept (`--keep-db`) and named, to look at its
+/// query plans and statistics.
+pub(super) async fn finish_db(admin: &Store, name: &str, url: &str, keep: bool) -> Result<()> {
+    if keep {
+        println!("database kept: {url}");
+        Ok(())
+    } else {
+        sqlx_drop_db(admin, name).await
+    }
+}
+
 pub(super) async fn sqlx_drop_db(admin: &Store, name: &str) -> Result<()> {
     admin
         .drop_database(name)

@@ -4,7 +4,7 @@
 use super::cpu::Cpu;
 use super::load::{load, load_n, tip_create};
 use super::report::{percentile_ms, Run};
-use super::setup::{sqlx_drop_db, Bench};
+use super::setup::{finish_db, Bench};
 use super::BenchArgs;
 use anyhow::{anyhow, Result};
 use fiber_link_store::Store;
@@ -16,6 +16,7 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
     let Bench {
         admin,
         db_name,
+        db_url,
         dir,
         hub_url,
         cmds,
@@ -211,7 +212,7 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
     }
     drop((serve, hubsim));
     store.pool().close().await;
-    let _ = sqlx_drop_db(&admin, &db_name).await;
+    let _ = finish_db(&admin, &db_name, &db_url, a.keep_db).await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
