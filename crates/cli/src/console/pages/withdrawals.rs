@@ -136,6 +136,19 @@ struct WithdrawalPage {
     is_final: bool,
 }
 
+/// "Fiber invoice fibd1…" / "CKB address ckt1…", or the stored JSON for anything else.
+fn destination(d: &serde_json::Value) -> String {
+    match (
+        d["kind"].as_str(),
+        d["invoice"].as_str(),
+        d["address"].as_str(),
+    ) {
+        (Some("fiber_invoice"), Some(i), _) => format!("Fiber invoice {i}"),
+        (Some("ckb_address"), _, Some(a)) => format!("CKB address {a}"),
+        _ => d.to_string(),
+    }
+}
+
 /// A block explorer's page for a transaction, for the networks that have a public one.
 fn explorer(c: &Console, tx: &str) -> String {
     match c.cfg.api.currency.as_str() {
@@ -165,7 +178,7 @@ pub async fn withdrawal(State(c): State<Console>, mut op: Op, Path(id): Path<Str
         ("fee", format!("{} ({})", f(w.fee), w.fee_mode.as_str())),
         ("recipient receives", f(w.receive)),
         ("rail", w.rail.as_str().to_string()),
-        ("destination", w.destination.to_string()),
+        ("destination", destination(&w.destination)),
         ("created", time(w.created_at)),
         ("last progress", time(w.progressed_at)),
         ("attempts", w.attempts.to_string()),
