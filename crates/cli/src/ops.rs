@@ -226,6 +226,11 @@ pub async fn withdrawal_action(
     action: Action,
     who: &str,
 ) -> Result<String> {
+    if let Action::Cancel(r) | Action::Fail(r) = &action {
+        if r.chars().count() > 500 {
+            bail!("the reason must be at most 500 characters");
+        }
+    }
     let found = |r: Result<WithdrawalRow, StoreError>| match r {
         Err(StoreError::NotFound) => Err(anyhow!("no withdrawal {id}")),
         Err(StoreError::Conflict(m)) => Err(anyhow!(m)),

@@ -239,6 +239,9 @@ async fn operate_withdrawals_from_the_command_line() {
     assert!(!ok && err.contains("not failed"), "{err}");
     let (ok, _, err) = run(&["withdrawal", "cancel", &id2]);
     assert!(!ok && err.contains("SUBMITTED"), "{err}");
+    let long = "x".repeat(501);
+    let (ok, _, err) = run(&["withdrawal", "fail", &id2, "--reason", &long]);
+    assert!(!ok && err.contains("at most 500"), "{err}");
     let still = c
         .result("withdrawal.get", json!({"withdrawal_id": id2}))
         .await

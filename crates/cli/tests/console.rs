@@ -376,24 +376,49 @@ async fn logging_in_takes_a_password_and_a_code_and_every_form_its_token() {
     let r = b.post("/reconcile", &[("csrf", "wrong")]).await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("form token"));
-    let r = b
-        .post(
-            "/apps",
-            &[("csrf", &token), ("name", "Forum from the console")],
-        )
-        .await;
+    let apps_page = b.get("/apps").await;
+    let once = Browser::field(&apps_page.body, "once");
+    let form = [
+        ("csrf", token.as_str()),
+        ("once", once.as_str()),
+        ("name", "Forum from the console"),
+    ];
+    let r = b.post("/apps", &form).await;
     assert_eq!(r.status, 200);
     assert!(
         r.body.contains("id=\"new-secret\">fls_"),
         "the new app's secret, once"
     );
+    // the same form again (a reload of the secret page): nothing is created twice
+    let r = b.post("/apps", &form).await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/apps"));
+    assert!(b.get("/apps").await.body.contains("already sent"));
+    let r = b
+        .post("/apps", &[("csrf", &token), ("name", "no once")])
+        .await;
+    assert_eq!(
+        r.status, 303,
+        "a create form without its one-time value does nothing"
+    );
+    let made = s.store.list_apps().await.unwrap();
+    assert_eq!(
+        made.iter()
+            .filter(|a| a.name == "Forum from the console")
+            .count(),
+        1
+    );
+    assert!(!made.iter().any(|a| a.name == "no once"));
 
     let vpw = c.add("vic", "viewer");
     let mut v = Browser::new(&c.url);
     v.login("vic", &vpw, None).await;
     let vt = Browser::field(&v.get("/").await.body, "csrf");
+    let vonce = token_like();
     let r = v
-        .post("/apps", &[("csrf", &vt), ("name", "not allowed")])
+        .post(
+            "/apps",
+            &[("csrf", &vt), ("once", &vonce), ("name", "not allowed")],
+        )
         .await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("cannot"));
@@ -537,4 +562,9 @@ async fn guesses_sent_at_once_cannot_pass_the_throttle() {
         .await;
     assert_eq!(r.status, 429, "locked, even for the right password");
     assert!(r.body.contains("Too many attempts"));
+}
+
+/// A well-formed one-time value (a viewer sees no create form to take one from).
+fn token_like() -> String {
+    "ab".repeat(32)
 }

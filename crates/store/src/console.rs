@@ -472,6 +472,20 @@ impl Store {
         Ok(r.rows_affected())
     }
 
+    /// Takes a console form's one-time value: false when it was taken before (the form was
+    /// sent twice). Values older than a day are forgotten (a form that old has a dead session).
+    pub async fn take_form_once(&self, once: &str) -> Result<bool> {
+        let taken: Option<String> = sqlx::query_scalar(
+            "WITH old AS (DELETE FROM console_form_once WHERE at < now() - interval '1 day')
+             INSERT INTO console_form_once (once) VALUES ($1)
+             ON CONFLICT (once) DO NOTHING RETURNING once",
+        )
+        .bind(once)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(taken.is_some())
+    }
+
     /// Records a reconciliation's outcome.
     pub async fn record_reconcile(
         &self,

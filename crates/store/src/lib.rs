@@ -86,6 +86,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "post totals",
         include_str!("../migrations/0009_post_totals.sql"),
     ),
+    (
+        10,
+        "console form once",
+        include_str!("../migrations/0010_console_form_once.sql"),
+    ),
 ];
 
 /// The channel `tip_intents` changes are announced on (payload: the tip id).

@@ -167,7 +167,7 @@ async fn js() -> Response {
 }
 
 /// 32 random bytes, hex.
-fn token() -> String {
+pub(crate) fn token() -> String {
     let mut b = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut b);
     hex::encode(b)

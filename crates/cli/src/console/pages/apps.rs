@@ -12,12 +12,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use fiber_link_store::apps::Revoke;
 use fiber_link_store::ops::GLOBAL;
+use std::collections::HashMap;
 use std::time::Duration;
 
 #[derive(Template)]
 #[template(path = "console/apps.html")]
 struct AppsPage {
     frame: Frame,
+    /// The create form's one-time value.
+    once: String,
     apps: Vec<(String, String, String, i64, String)>,
     admin: bool,
 }
@@ -36,6 +39,7 @@ pub async fn apps(State(c): State<Console>, mut op: Op) -> Response {
         Err(e) => return unavailable(&e),
     };
     let t = AppsPage {
+        once: crate::console::token(),
         frame: op.frame("Apps", "apps"),
         apps: apps
             .iter()
@@ -63,8 +67,36 @@ struct SecretPage {
     note: String,
 }
 
+/// For forms whose repetition would act twice (a second app, a second rotation, which revokes
+/// the secret a forum still uses): the form's one-time value must be new. `Some(answer)` when
+/// it is missing or was used (a reload, a double click): nothing is done again.
+async fn sent_twice(c: &Console, f: &HashMap<String, String>, back: &str) -> Option<Response> {
+    let once = f.get("once").map(String::as_str).unwrap_or("");
+    if once.len() != 64 || !once.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(redirect_with(
+            c,
+            back,
+            Flash::error("This form is out of date: nothing was done. Try again from this page."),
+        ));
+    }
+    match c.store.take_form_once(once).await {
+        Ok(true) => None,
+        Ok(false) => Some(redirect_with(
+            c,
+            back,
+            Flash::error(
+                "This form was already sent (a reload or a second click): nothing was done again.",
+            ),
+        )),
+        Err(e) => Some(unavailable(&e)),
+    }
+}
+
 pub async fn create_app(State(c): State<Console>, mut op: Op, Fields(f): Fields) -> Response {
     if let Err(r) = op.check(&c, &f).and_then(|_| op.admin(&c)) {
+        return r;
+    }
+    if let Some(r) = sent_twice(&c, &f, "/apps").await {
         return r;
     }
     let name = f.get("name").cloned().unwrap_or_default();
@@ -93,6 +125,8 @@ struct PolicyView {
 #[template(path = "console/app.html")]
 struct AppPage {
     frame: Frame,
+    /// The rotate form's one-time value.
+    once: String,
     id: String,
     name: String,
     created: String,
@@ -181,6 +215,7 @@ pub async fn app(State(c): State<Console>, mut op: Op, Path(id): Path<String>) -
         })
         .collect();
     let t = AppPage {
+        once: crate::console::token(),
         frame: op.frame(format!("App {}", a.name), "apps"),
         switches: switches_of(&a.id, &controls),
         global_switches: switches_of(GLOBAL, &controls),
@@ -258,6 +293,9 @@ pub async fn app_action(
             }
         }
         "rotate" => {
+            if let Some(r) = sent_twice(&c, &f, &back).await {
+                return r;
+            }
             // at most 30 days of overlap
             let overlap = field("overlap_hours")
                 .and_then(|h| h.parse::<u64>().ok())
