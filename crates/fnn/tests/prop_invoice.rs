@@ -266,7 +266,8 @@ proptest! {
     }
 
     /// An unsigned invoice, or one signed by a key other than the payee it names, is refused as
-    /// malformed whatever else it says, and is never "expired".
+    /// malformed whatever else it says, and is never "expired". `check_invoice_address` (for the
+    /// hub's own invoices) refuses the unsigned one and does not look at the signature.
     #[test]
     fn unsigned_or_wrongly_signed_invoices_are_refused(
         spec in spec(), other_key in prop::array::uniform32(any::<u8>()), now in any::<u64>(),
@@ -283,12 +284,13 @@ proptest! {
         for s in strings {
             prop_assert_eq!(payout(&s, spec.currency, u128::from(now))?, Err("invoice_malformed"), "{}", s);
             prop_assert!(!no_panic("invoice_expired", &s, || invoice_expired(&s, u128::MAX))?);
-            let amount = spec.amount.unwrap_or(1);
-            let checked = no_panic("check_invoice_address", &s, || {
-                check_invoice_address(&s, &Hash256(spec.payment_hash), amount, spec.currency)
-            })?;
-            prop_assert!(checked.is_err(), "{}", s);
         }
+        let unsigned = spec.invoice().to_string();
+        let amount = spec.amount.unwrap_or(1);
+        let checked = no_panic("check_invoice_address", &unsigned, || {
+            check_invoice_address(&unsigned, &Hash256(spec.payment_hash), amount, spec.currency)
+        })?;
+        prop_assert!(checked.is_err(), "{}", unsigned);
     }
 }
 
