@@ -11,10 +11,61 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The authenticated caller.
+/// The authenticated caller: the signature is checked; the request's nonce is recorded by
+/// [`record_nonce`] (or, for `tip.create`, in the tip's own statement) before anything is served.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub app_id: String,
+    /// The request's nonce while it is not recorded yet.
+    pub(crate) nonce: Option<String>,
+}
+
+/// How a request's nonce is recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NonceUse {
+    /// Before the request is served, and on disk before it is answered: every request that may
+    /// change anything.
+    Durable,
+    /// Before the request is served, without waiting for the disk: requests that only read. A
+    /// database crash in the fraction of a second before the write reaches the disk lets a
+    /// replay of such a request through, which reads again what its first answer read.
+    Lazy,
+    /// In the statement that writes the tip (`tip.create`): one commit for both.
+    WithTip,
+}
+
+/// Records the caller's nonce (once: a no-op when it is recorded already); `replayed_nonce`
+/// when the app used it before.
+pub(crate) async fn record_nonce(
+    state: &AppState,
+    caller: &mut Caller,
+    lazy: bool,
+) -> Result<(), ApiError> {
+    let Some(nonce) = caller.nonce.take() else {
+        return Ok(());
+    };
+    let book = if lazy {
+        &state.lazy_nonces
+    } else {
+        &state.nonces
+    };
+    match book.consume(&caller.app_id, &nonce).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(nonce_replayed()),
+        Err(e) => {
+            tracing::error!(error = %e, "recording a nonce failed");
+            Err(ApiError::internal())
+        }
+    }
+}
+
+/// `replayed_nonce`, counted in the metrics of refused requests.
+pub(crate) fn nonce_replayed() -> ApiError {
+    fiber_link_metrics::global().auth_rejected("replayed_nonce");
+    ApiError::unauthorized(
+        "replayed_nonce",
+        "this x-nonce was already used by this app; use a fresh nonce for every request",
+    )
 }
 
 struct Headers<'a> {
@@ -75,8 +126,8 @@ fn parse_headers(h: &HeaderMap) -> Result<Headers<'_>, ApiError> {
     })
 }
 
-/// Authenticates a request. Order matters: the signature is checked before the nonce is
-/// consumed, so nobody without the secret can burn an app's nonces.
+/// Authenticates a request: headers, timestamp, signature. Its nonce is recorded afterwards
+/// ([`record_nonce`]), so nobody without the secret can burn an app's nonces.
 pub async fn authenticate(
     state: &AppState,
     h: &HeaderMap,
@@ -152,19 +203,10 @@ async fn check_known(
     if !matched {
         return Err(bad_signature());
     }
-    match state.nonces.consume(hd.app_id, hd.nonce).await {
-        Ok(true) => Ok(Some(Caller {
-            app_id: hd.app_id.to_string(),
-        })),
-        Ok(false) => Err(ApiError::unauthorized(
-            "replayed_nonce",
-            "this x-nonce was already used by this app; use a fresh nonce for every request",
-        )),
-        Err(e) => {
-            tracing::error!(error = %e, "recording a nonce failed");
-            Err(ApiError::internal())
-        }
-    }
+    Ok(Some(Caller {
+        app_id: hd.app_id.to_string(),
+        nonce: Some(hd.nonce.to_string()),
+    }))
 }
 
 /// A secret in the clear, held only in this process' memory.
@@ -262,12 +304,12 @@ impl SecretCache {
 }
 
 /// Records nonces in batches (see [`crate::batch`]): the unique key in Postgres decides, across
-/// all instances, whether a nonce is new.
+/// all instances, whether a nonce is new. `lazy`: the commits do not wait for the disk.
 #[derive(Clone)]
 pub struct NonceBook(Batcher<(String, String), bool>);
 
 impl NonceBook {
-    pub fn start(store: Store) -> NonceBook {
+    pub fn start(store: Store, lazy: bool) -> NonceBook {
         NonceBook(Batcher::start(
             512,
             1,
@@ -275,7 +317,7 @@ impl NonceBook {
                 let store = store.clone();
                 async move {
                     store
-                        .consume_nonces(&pairs)
+                        .consume_nonces(&pairs, lazy)
                         .await
                         .map_err(|e| e.to_string())
                 }

@@ -115,6 +115,14 @@ pub struct Inner {
     pub preimages: PreimageKey,
     pub secrets: auth::SecretCache,
     pub nonces: auth::NonceBook,
+    /// Nonces of requests that only read, recorded without waiting for the disk.
+    pub lazy_nonces: auth::NonceBook,
+    /// New tips written in batches, each with its request's nonce (one statement and one
+    /// commit for many `tip.create`s).
+    pub(crate) tip_writer: batch::Batcher<
+        fiber_link_store::tips::NewTip,
+        Result<fiber_link_store::tips::CreateOutcome, String>,
+    >,
     /// Invoices written to their tips in batches (one commit for many `tip.create`s).
     pub invoices:
         batch::Batcher<(uuid::Uuid, String, String), Option<chrono::DateTime<chrono::Utc>>>,
@@ -165,6 +173,18 @@ impl AppState {
                         .map_err(|e| e.to_string())
                 }
             });
+        let tip_store = store.clone();
+        let tip_writer =
+            batch::Batcher::start(64, 1, move |b: Vec<fiber_link_store::tips::NewTip>| {
+                let store = tip_store.clone();
+                async move {
+                    let out = store.create_tips(&b).await.map_err(|e| e.to_string())?;
+                    Ok(out
+                        .into_iter()
+                        .map(|o| o.map_err(|e| e.to_string()))
+                        .collect())
+                }
+            });
         let pay_streams = Arc::new(pay::StreamSlots::new(
             settings.pay_streams_per_client,
             settings.pay_streams_total,
@@ -173,7 +193,9 @@ impl AppState {
             closing: tokio::sync::watch::channel(false).0,
             tip_changes,
             invoices,
-            nonces: auth::NonceBook::start(store.clone()),
+            tip_writer,
+            nonces: auth::NonceBook::start(store.clone(), false),
+            lazy_nonces: auth::NonceBook::start(store.clone(), true),
             secrets: auth::SecretCache::new(settings.secret_cache_ttl, master.secret_box()),
             preimages: master.preimage_key(),
             pauses: fiber_link_store::ops::PauseCache::new(store.clone()),

@@ -1,6 +1,6 @@
 //! The JSON-RPC 2.0 envelope: body limit, authentication, request shape, dispatch, error form.
 
-use crate::auth::{authenticate, Caller};
+use crate::auth::{authenticate, record_nonce, Caller, NonceUse};
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -59,14 +59,26 @@ pub(crate) fn params<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
         .map_err(|e| ApiError::invalid("invalid_params", format!("invalid params: {e}")))
 }
 
+/// How each method's nonce is recorded: methods that only read do not wait for the disk;
+/// `tip.create` records it with its tip; everything else (unknown methods too) durably.
+fn nonce_use(method: &str) -> NonceUse {
+    match method {
+        "tip.create" => NonceUse::WithTip,
+        "tip.get" | "balance.get" | "tip.list" | "tip.settled_feed" | "dashboard.summary"
+        | "post.totals" | "withdrawal.quote" | "withdrawal.get" | "withdrawal.list"
+        | "health.ping" => NonceUse::Lazy,
+        _ => NonceUse::Durable,
+    }
+}
+
 async fn dispatch(
     state: &AppState,
-    caller: &Caller,
+    caller: &mut Caller,
     method: &str,
     p: Value,
 ) -> Result<Value, ApiError> {
     match method {
-        "tip.create" => crate::tips::create(state, caller, params(p)?).await,
+        "tip.create" => crate::tips::create_signed(state, caller, p).await,
         "tip.get" => crate::tips::get(state, caller, params(p)?).await,
         "balance.get" => crate::tips::balance(state, caller, params(p)?).await,
         "tip.list" => crate::tips::list(state, caller, params(p)?).await,
@@ -92,6 +104,51 @@ async fn dispatch(
     }
 }
 
+/// A request's envelope: its id, method and params, or why it is not a JSON-RPC 2.0 request
+/// (with the id to answer it under).
+fn envelope(body: &[u8]) -> Result<(Value, String, Value), (Value, ApiError)> {
+    let req: Value = serde_json::from_slice(body).map_err(|_| {
+        let e = ApiError::new(
+            ErrorCode::ParseError,
+            "parse_error",
+            "the body is not valid JSON",
+        );
+        (Value::Null, e)
+    })?;
+    let Value::Object(mut req) = req else {
+        let e = ApiError::new(
+            ErrorCode::InvalidRequest,
+            "invalid_request",
+            "the body must be one JSON-RPC 2.0 request object (batches are not supported)",
+        );
+        return Err((Value::Null, e));
+    };
+    let id = req.remove("id").unwrap_or(Value::Null);
+    let invalid = |msg: &str| ApiError::new(ErrorCode::InvalidRequest, "invalid_request", msg);
+    if req.get("jsonrpc") != Some(&Value::String("2.0".into())) {
+        return Err((id, invalid("\"jsonrpc\" must be \"2.0\"")));
+    }
+    if !(id.is_string() || id.is_number()) {
+        return Err((id, invalid("\"id\" must be a string or a number")));
+    }
+    let Some(method) = req
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Err((id, invalid("\"method\" must be a string")));
+    };
+    if let Some(k) = req
+        .keys()
+        .find(|k| !matches!(k.as_str(), "jsonrpc" | "method" | "params"))
+    {
+        let e = invalid(&format!("unknown member {k:?} in the request"));
+        return Err((id, e));
+    }
+    let p = req.remove("params").unwrap_or(Value::Null);
+    Ok((id, method, p))
+}
+
 pub(crate) async fn rpc_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -101,57 +158,26 @@ pub(crate) async fn rpc_handler(
         Ok(b) => b,
         Err(e) => return rpc_error(Value::Null, &e),
     };
-    let caller = match authenticate(&state, &headers, &body).await {
+    let mut caller = match authenticate(&state, &headers, &body).await {
         Ok(c) => c,
         Err(e) => return rpc_error(Value::Null, &e),
     };
-    let req: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => {
-            return rpc_error(
-                Value::Null,
-                &ApiError::new(
-                    ErrorCode::ParseError,
-                    "parse_error",
-                    "the body is not valid JSON",
-                ),
-            )
+    let req = envelope(&body);
+    // the nonce is recorded before anything else is answered: a replay is refused as one
+    let how = match &req {
+        Ok((_, method, _)) => nonce_use(method),
+        Err(_) => NonceUse::Durable,
+    };
+    if how != NonceUse::WithTip {
+        if let Err(e) = record_nonce(&state, &mut caller, how == NonceUse::Lazy).await {
+            return rpc_error(Value::Null, &e);
         }
-    };
-    let Value::Object(mut req) = req else {
-        let e = ApiError::new(
-            ErrorCode::InvalidRequest,
-            "invalid_request",
-            "the body must be one JSON-RPC 2.0 request object (batches are not supported)",
-        );
-        return rpc_error(Value::Null, &e);
-    };
-    let id = req.remove("id").unwrap_or(Value::Null);
-    let invalid = |msg: &str| ApiError::new(ErrorCode::InvalidRequest, "invalid_request", msg);
-    if req.get("jsonrpc") != Some(&Value::String("2.0".into())) {
-        return rpc_error(id, &invalid("\"jsonrpc\" must be \"2.0\""));
     }
-    if !(id.is_string() || id.is_number()) {
-        return rpc_error(id, &invalid("\"id\" must be a string or a number"));
-    }
-    let Some(method) = req
-        .get("method")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-    else {
-        return rpc_error(id, &invalid("\"method\" must be a string"));
+    let (id, method, p) = match req {
+        Ok(r) => r,
+        Err((id, e)) => return rpc_error(id, &e),
     };
-    if let Some(k) = req
-        .keys()
-        .find(|k| !matches!(k.as_str(), "jsonrpc" | "method" | "params"))
-    {
-        return rpc_error(
-            id,
-            &invalid(&format!("unknown member {k:?} in the request")),
-        );
-    }
-    let p = req.remove("params").unwrap_or(Value::Null);
-    match dispatch(&state, &caller, &method, p).await {
+    match dispatch(&state, &mut caller, &method, p).await {
         Ok(result) => Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response(),
         Err(e) => rpc_error(id, &e),
     }
@@ -171,25 +197,25 @@ pub(crate) async fn rest_create_tip(
         Ok(b) => b,
         Err(e) => return rest_error(&e),
     };
-    let caller = match authenticate(&state, &headers, &body).await {
+    let mut caller = match authenticate(&state, &headers, &body).await {
         Ok(c) => c,
         Err(e) => return rest_error(&e),
     };
     let p: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => {
-            return rest_error(&ApiError::new(
-                ErrorCode::ParseError,
-                "parse_error",
-                "the body is not valid JSON",
-            ))
+            let e = match record_nonce(&state, &mut caller, false).await {
+                Ok(()) => ApiError::new(
+                    ErrorCode::ParseError,
+                    "parse_error",
+                    "the body is not valid JSON",
+                ),
+                Err(e) => e,
+            };
+            return rest_error(&e);
         }
     };
-    let result = match params(p) {
-        Ok(p) => crate::tips::create(&state, &caller, p).await,
-        Err(e) => Err(e),
-    };
-    match result {
+    match crate::tips::create_signed(&state, &mut caller, p).await {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Err(e) => rest_error(&e),
     }

@@ -119,22 +119,47 @@ fn fingerprint(t: &ValidTip) -> String {
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
-pub(crate) async fn create(
+/// `tip.create` from a signed request whose nonce is not recorded yet: the nonce is recorded
+/// with the tip, in its statement. A request refused before that records it on its own, so a
+/// replay of any request is refused as one whatever else is wrong with it.
+pub(crate) async fn create_signed(
     state: &AppState,
-    caller: &Caller,
+    caller: &mut Caller,
+    p: Value,
+) -> Result<Value, ApiError> {
+    let mut nonce = caller.nonce.take();
+    let r = match crate::rpc::params(p) {
+        Ok(p) => create(state, &caller.app_id, &mut nonce, p).await,
+        Err(e) => Err(e),
+    };
+    match (r, nonce) {
+        (Err(e), Some(n)) => {
+            caller.nonce = Some(n);
+            crate::auth::record_nonce(state, caller, false).await?;
+            Err(e)
+        }
+        (r, _) => r,
+    }
+}
+
+/// Creates a tip; `nonce` (when not yet recorded) is taken and recorded with it.
+async fn create(
+    state: &AppState,
+    app_id: &str,
+    nonce: &mut Option<String>,
     p: CreateParams,
 ) -> Result<Value, ApiError> {
     let t = validate(state, p)?;
-    state.check_rate(&caller.app_id, "tip.create", Some(&t.from))?;
+    state.check_rate(app_id, "tip.create", Some(&t.from))?;
     // A pause stops new tips; a retry of one created before the pause gets its tip back.
     if let Err(paused) = state
-        .check_paused(&caller.app_id, fiber_link_store::ops::Paused::Tips)
+        .check_paused(app_id, fiber_link_store::ops::Paused::Tips)
         .await
     {
         let retry = match &t.idempotency_key {
             Some(k) => state
                 .store
-                .tip_by_idempotency_key(&caller.app_id, k)
+                .tip_by_idempotency_key(app_id, k)
                 .await
                 .map_err(internal)?
                 .is_some(),
@@ -160,7 +185,7 @@ pub(crate) async fn create(
     let preimage = state.preimages.preimage_for(id.as_bytes());
     let new = NewTip {
         id,
-        app_id: caller.app_id.clone(),
+        app_id: app_id.to_string(),
         post_id: t.post_id.clone(),
         from_user: t.from.clone(),
         to_user: t.to.clone(),
@@ -172,22 +197,35 @@ pub(crate) async fn create(
         payment_hash: format!("0x{}", hex::encode(payment_hash(&preimage))),
         expires_at,
         first_check_at: DateTime::from_timestamp_millis(first_check).unwrap_or(now),
+        nonce: nonce.take(),
     };
-    // The record of intent: the tip and its payment hash are stored before the hub is asked.
-    let tip = match state.store.create_tip(&new).await.map_err(internal)? {
-        CreateOutcome::Created(row) => {
-            fiber_link_metrics::global().tip_created(&caller.app_id, &row.asset);
-            tracing::info!(tip_id = %row.id, app_id = %caller.app_id, asset = %row.asset, amount = %row.amount, "tip created");
+    // The record of intent: the tip and its payment hash are stored before the hub is asked
+    // (with the request's nonce, in one statement that many requests share).
+    let created = state.tip_writer.submit(new.clone()).await;
+    let tip = match created.and_then(|r| r) {
+        Err(e) => {
+            // The statement failed (nothing of this request was written), or it was written and
+            // its outcome could not be read back. Either way the nonce is used now, so a replay
+            // of this request stays refused; the caller hears of the failure whatever that says.
+            if let Some(n) = &new.nonce {
+                let _ = state.nonces.consume(app_id, n).await;
+            }
+            return Err(internal(e));
+        }
+        Ok(CreateOutcome::ReplayedNonce) => return Err(crate::auth::nonce_replayed()),
+        Ok(CreateOutcome::Created(row)) => {
+            fiber_link_metrics::global().tip_created(app_id, &row.asset);
+            tracing::info!(tip_id = %row.id, app_id, asset = %row.asset, amount = %row.amount, "tip created");
             row
         }
-        CreateOutcome::Existing(row) if row.request_fingerprint != new.fingerprint => {
+        Ok(CreateOutcome::Existing(row)) if row.request_fingerprint != new.fingerprint => {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 "idempotency_key_reused",
                 "this idempotency_key was used for a tip with other parameters",
             ))
         }
-        CreateOutcome::Existing(row) => row,
+        Ok(CreateOutcome::Existing(row)) => row,
     };
     let mut tip = tip;
     if tip.invoice.is_none() {

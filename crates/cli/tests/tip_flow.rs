@@ -260,6 +260,102 @@ async fn bad_params_get_a_clear_error_and_write_nothing() {
     );
 }
 
+/// `tip.create` records its nonce in the statement that writes the tip, many requests to a
+/// statement; reads record theirs without waiting for the disk; everything else durably. Each
+/// way, a replay is refused as one, also when the copies arrive at once and share a batch.
+#[tokio::test]
+async fn every_replay_is_refused_whatever_the_method_and_however_fast() {
+    let s = Stack::start().await;
+    let c = s.client();
+    let now = chrono::Utc::now().timestamp();
+    // n copies of one request, sent at once
+    let post_all = |h: Vec<(&'static str, String)>, body: Vec<u8>, n: usize| {
+        let sends: Vec<_> = (0..n)
+            .map(|_| {
+                let (c, h, body) = (c.clone(), h.clone(), body.clone());
+                tokio::spawn(async move { c.post_raw("/rpc", &h, body).await.unwrap() })
+            })
+            .collect();
+        async move {
+            let mut answers = Vec::new();
+            for s in sends {
+                answers.push(s.await.unwrap());
+            }
+            answers
+        }
+    };
+
+    // eight copies of one signed tip.create at once: one tip, seven refusals
+    let body = c.request_body("tip.create", tip_params("2"));
+    let answers = post_all(c.headers(now, &fresh_nonce(), &body), body, 8).await;
+    let created: Vec<_> = answers.iter().filter(|a| a.result().is_some()).collect();
+    assert_eq!(created.len(), 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .filter(|a| a.result().is_none())
+            .all(|a| a.status == 401 && a.reason() == Some("replayed_nonce")),
+        "{answers:?}"
+    );
+    assert_eq!(tip_count(&s).await, 1);
+
+    // eight requests with one idempotency key at once (fresh nonces): one tip, eight answers
+    let mut p = tip_params("3");
+    p["idempotency_key"] = json!("burst-1");
+    let sends: Vec<_> = (0..8)
+        .map(|_| {
+            let (c, p) = (c.clone(), p.clone());
+            tokio::spawn(async move { c.result("tip.create", p).await.unwrap() })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for s in sends {
+        ids.insert(s.await.unwrap()["tip_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(tip_count(&s).await, 2);
+
+    // a refused tip.create, replayed: the second answer is the replay's
+    let mut bad = tip_params("2");
+    bad["amount"] = json!("-1");
+    let body = c.request_body("tip.create", bad);
+    let h = c.headers(now, &fresh_nonce(), &body);
+    let first = c.post_raw("/rpc", &h, body.clone()).await.unwrap();
+    assert_eq!(first.code(), Some(-32602), "{:?}", first.body);
+    let again = c.post_raw("/rpc", &h, body).await.unwrap();
+    assert_eq!(again.reason(), Some("replayed_nonce"), "{:?}", again.body);
+
+    // the same over REST
+    let body = serde_json::to_vec(&tip_params("4")).unwrap();
+    let h = c.headers(now, &fresh_nonce(), &body);
+    let first = c.post_raw("/tips", &h, body.clone()).await.unwrap();
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let again = c.post_raw("/tips", &h, body).await.unwrap();
+    assert_eq!(again.status, 401, "{:?}", again.body);
+    assert_eq!(
+        again.body["error"]["data"]["reason"].as_str(),
+        Some("replayed_nonce")
+    );
+    assert_eq!(tip_count(&s).await, 3);
+
+    // a read (its nonce is written without waiting for the disk), an unknown method and a
+    // malformed body (theirs durably): each replay refused, even four at once
+    let tip_id = ids.into_iter().next().unwrap();
+    for body in [
+        c.request_body("tip.get", json!({"tip_id": tip_id})),
+        c.request_body("tip.delete", json!({})),
+        b"{not json".to_vec(),
+    ] {
+        let answers = post_all(c.headers(now, &fresh_nonce(), &body), body.clone(), 4).await;
+        let replays = answers
+            .iter()
+            .filter(|a| a.reason() == Some("replayed_nonce"))
+            .count();
+        assert_eq!(replays, 3, "{answers:?}");
+    }
+    assert_eq!(tip_count(&s).await, 3);
+}
+
 /// What a case is, its headers, its body, and the reason it must be refused with.
 type AuthCase<'a> = (&'a str, Vec<(&'static str, String)>, Vec<u8>, &'a str);
 

@@ -8,18 +8,26 @@ use std::time::Duration;
 impl Store {
     /// Records a batch of `(app_id, nonce)` pairs in one statement (one commit for many requests)
     /// and tells, per pair, whether it was new. A pair that appears twice in the batch is new at
-    /// most once.
-    pub async fn consume_nonces(&self, batch: &[(String, String)]) -> Result<Vec<bool>> {
+    /// most once. `lazy`: the commit does not wait for the disk (for requests that only read: a
+    /// database crash just after may forget these nonces).
+    pub async fn consume_nonces(
+        &self,
+        batch: &[(String, String)],
+        lazy: bool,
+    ) -> Result<Vec<bool>> {
         let (apps, nonces): (Vec<&str>, Vec<&str>) =
             batch.iter().map(|(a, n)| (a.as_str(), n.as_str())).unzip();
         let inserted: Vec<(String, String)> = sqlx::query_as(
-            "INSERT INTO used_nonces (app_id, nonce)
-             SELECT * FROM unnest($1::text[], $2::text[])
+            "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true) WHERE $3)
+             INSERT INTO used_nonces (app_id, nonce)
+             SELECT v.* FROM unnest($1::text[], $2::text[]) AS v
+              WHERE (SELECT count(*) FROM lazy) >= 0
              ON CONFLICT DO NOTHING
              RETURNING app_id, nonce",
         )
         .bind(&apps)
         .bind(&nonces)
+        .bind(lazy)
         .fetch_all(&self.pool)
         .await?;
         let mut fresh: HashSet<(String, String)> = inserted.into_iter().collect();

@@ -2,11 +2,12 @@
 //! state transitions, and the one credit path.
 
 use crate::ledger::{self, Account, Cause, Entry};
-use crate::{is_unique_violation, Result, Store, StoreError};
+use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use fiber_link_core::{Amount, TipState};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
+use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -28,6 +29,50 @@ pub struct NewTip {
     pub payment_hash: String,
     pub expires_at: DateTime<Utc>,
     pub first_check_at: DateTime<Utc>,
+    /// The nonce of the request that asks for the tip, recorded in the tip's own statement
+    /// (`None`: the caller recorded it already).
+    pub nonce: Option<String>,
+}
+
+impl NewTip {
+    /// The tip as stored at `at`.
+    fn row(&self, at: DateTime<Utc>) -> TipRow {
+        TipRow {
+            id: self.id,
+            app_id: self.app_id.clone(),
+            post_id: self.post_id.clone(),
+            from_user: self.from_user.clone(),
+            to_user: self.to_user.clone(),
+            asset: self.asset.clone(),
+            amount: self.amount,
+            message: self.message.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            request_fingerprint: self.fingerprint.clone(),
+            payment_hash: self.payment_hash.clone(),
+            invoice: None,
+            state: TipState::Unpaid,
+            hub_status: None,
+            created_at: at,
+            expires_at: self.expires_at,
+            updated_at: at,
+            invoice_at: None,
+            pending_at: None,
+            settled_at: None,
+            ended_at: None,
+            next_check_at: Some(self.first_check_at),
+        }
+    }
+}
+
+/// What the batch statement did with one tip.
+enum Inserted {
+    At(DateTime<Utc>),
+    /// its idempotency key names a tip already
+    KeyUsed,
+    /// its nonce was used before
+    Replayed,
+    /// neither written nor refused (never expected)
+    Missing,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -63,6 +108,8 @@ pub enum CreateOutcome {
     /// A tip with this idempotency key existed already (with the same parameters or not: the
     /// caller compares fingerprints).
     Existing(TipRow),
+    /// The request's nonce was used before: nothing was written.
+    ReplayedNonce,
 }
 
 /// A tip the watcher claimed for a check.
@@ -214,105 +261,196 @@ async fn insert_event(
 }
 
 impl Store {
-    /// Persists a tip (the record of intent) before any hub call. With an idempotency key that
-    /// was used before, returns the existing tip instead.
-    pub async fn create_tip(&self, t: &NewTip) -> Result<CreateOutcome> {
-        // A key used before is found by the insert's conflict (one round trip, not two).
-        // One statement (one implicit transaction, one round trip): the two users (created on
-        // first sight), the tip, and its audit record. Its "created" event is the row itself
-        // (see tip_events).
-        for _ in 0..3 {
-            let inserted = sqlx::query(
-                "WITH wanted(external_id) AS (VALUES ($4::text), ($5::text)),
-                      -- a key used before: nothing is written (the caller reads that tip)
-                      used AS (SELECT 1 FROM tip_intents WHERE app_id = $2 AND idempotency_key = $9),
-                      ins AS (INSERT INTO users (app_id, external_id)
-                              SELECT $2, external_id FROM wanted
-                               WHERE NOT EXISTS (SELECT 1 FROM used)
-                              ON CONFLICT (app_id, external_id) DO NOTHING
-                              RETURNING id, external_id),
-                      u AS (SELECT id, external_id FROM ins
-                            UNION ALL
-                            SELECT id, external_id FROM users
-                             WHERE app_id = $2 AND external_id IN ($4, $5)),
-                      tip AS (INSERT INTO tip_intents (id, app_id, post_id, from_user_id, to_user_id,
-                                  asset, amount, message, idempotency_key, request_fingerprint,
-                                  payment_hash, state, expires_at, next_check_at)
-                              SELECT $1, $2, $3,
-                                     (SELECT id FROM u WHERE external_id = $4 LIMIT 1),
-                                     (SELECT id FROM u WHERE external_id = $5 LIMIT 1),
-                                     $6, $7::numeric, $8, $9, $10, $11, 'UNPAID', $12, $13
-                               WHERE NOT EXISTS (SELECT 1 FROM used)
-                              ON CONFLICT (app_id, idempotency_key) DO NOTHING
-                              RETURNING id, app_id, created_at, from_user_id, to_user_id, asset,
-                                        amount, post_id),
-                      audit AS (INSERT INTO audit_log (app_id, event, actor, tip_id, user_id, payer_id, detail)
-                                SELECT app_id, 'tip.created', 'api', id, to_user_id, from_user_id,
-                                       jsonb_build_object('to', 'UNPAID', 'detail', 'created',
-                                           'asset', asset, 'amount', amount::text, 'post_id', post_id)
-                                  FROM tip)
-                 SELECT created_at AS at FROM tip",
-            )
-            .bind(t.id)
-            .bind(&t.app_id)
-            .bind(&t.post_id)
-            .bind(&t.from_user)
-            .bind(&t.to_user)
-            .bind(&t.asset)
-            .bind(t.amount.to_string())
-            .bind(&t.message)
-            .bind(&t.idempotency_key)
-            .bind(&t.fingerprint)
-            .bind(&t.payment_hash)
-            .bind(t.expires_at)
-            .bind(t.first_check_at)
-            .fetch_optional(&self.pool)
-            .await;
-            match inserted {
-                Ok(Some(row)) => {
-                    let at: DateTime<Utc> = row.try_get("at")?;
-                    return Ok(CreateOutcome::Created(TipRow {
-                        id: t.id,
-                        app_id: t.app_id.clone(),
-                        post_id: t.post_id.clone(),
-                        from_user: t.from_user.clone(),
-                        to_user: t.to_user.clone(),
-                        asset: t.asset.clone(),
-                        amount: t.amount,
-                        message: t.message.clone(),
-                        idempotency_key: t.idempotency_key.clone(),
-                        request_fingerprint: t.fingerprint.clone(),
-                        payment_hash: t.payment_hash.clone(),
-                        invoice: None,
-                        state: TipState::Unpaid,
-                        hub_status: None,
-                        created_at: at,
-                        expires_at: t.expires_at,
-                        updated_at: at,
-                        invoice_at: None,
-                        pending_at: None,
-                        settled_at: None,
-                        ended_at: None,
-                        next_check_at: Some(t.first_check_at),
-                    }));
+    /// Persists many tips (the records of intent) in one statement and one commit, each with the
+    /// request nonce that asked for it: the nonce is recorded whatever happens to the tip, and a
+    /// tip is written only when its nonce is new and its idempotency key (if any) unused. Nothing
+    /// else is written for a key used before, users included. Answered in order.
+    ///
+    /// Every outcome is its own: a row the database refuses is retried alone, so one bad request
+    /// never fails the others of its batch.
+    pub async fn create_tips(&self, batch: &[NewTip]) -> Result<Vec<Result<CreateOutcome>>> {
+        match self.create_tips_once(batch).await {
+            Ok(out) => Ok(out),
+            // nothing of the batch was written: each request alone, so that only the one the
+            // database refuses fails
+            Err(_) if batch.len() > 1 => {
+                let mut out = Vec::with_capacity(batch.len());
+                for t in batch {
+                    out.push(match self.create_tips_once(std::slice::from_ref(t)).await {
+                        Ok(mut one) => one.remove(0),
+                        Err(e) => Err(e),
+                    });
                 }
-                // the idempotency key exists: a concurrent request with the same key won
-                Ok(None) => {
-                    let key = t.idempotency_key.as_deref().unwrap_or_default();
-                    if let Some(existing) = self.tip_by_idempotency_key(&t.app_id, key).await? {
-                        return Ok(CreateOutcome::Existing(existing));
+                Ok(out)
+            }
+            Err(e) => Ok(vec![Err(e)]),
+        }
+    }
+
+    /// One statement for the batch, asked again (up to three times) when a concurrent
+    /// transaction created a user this one could not yet see. `Err`: nothing was written; an
+    /// item's own `Err`: its statement was written, but what it did for that item could not be
+    /// read back.
+    async fn create_tips_once(&self, batch: &[NewTip]) -> Result<Vec<Result<CreateOutcome>>> {
+        // a nonce twice in one batch: the later request is a replay of the earlier
+        let mut seen = std::collections::HashSet::new();
+        let replay: Vec<bool> = batch
+            .iter()
+            .map(|t| {
+                t.nonce
+                    .as_deref()
+                    .is_some_and(|n| !seen.insert((t.app_id.as_str(), n)))
+            })
+            .collect();
+        let rows: Vec<&NewTip> = batch
+            .iter()
+            .zip(&replay)
+            .filter(|(_, r)| !**r)
+            .map(|(t, _)| t)
+            .collect();
+        let mut last = None;
+        for _ in 0..3 {
+            match self.insert_tips(&rows).await {
+                Ok(done) => {
+                    let mut out = Vec::with_capacity(batch.len());
+                    for (t, replayed) in batch.iter().zip(&replay) {
+                        out.push(match (replayed, done.get(&t.id)) {
+                            (true, _) | (false, Some(Inserted::Replayed)) => {
+                                Ok(CreateOutcome::ReplayedNonce)
+                            }
+                            (false, Some(Inserted::At(at))) => {
+                                Ok(CreateOutcome::Created(t.row(*at)))
+                            }
+                            (false, Some(Inserted::KeyUsed)) => {
+                                let key = t.idempotency_key.as_deref().unwrap_or_default();
+                                match self.tip_by_idempotency_key(&t.app_id, key).await {
+                                    Ok(Some(existing)) => Ok(CreateOutcome::Existing(existing)),
+                                    Ok(None) => Err(StoreError::Conflict(
+                                        "the tip with this idempotency key could not be read; retry"
+                                            .into(),
+                                    )),
+                                    Err(e) => Err(e),
+                                }
+                            }
+                            (false, Some(Inserted::Missing)) | (false, None) => {
+                                Err(StoreError::Conflict(
+                                    "the tip was neither stored nor refused; retry".into(),
+                                ))
+                            }
+                        });
                     }
+                    return Ok(out);
                 }
                 // a user row inserted by a concurrent request was not visible to this statement
                 // (its user id came out NULL): ask again
-                Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23502") => {}
-                Err(e) if is_unique_violation(&e) && t.idempotency_key.is_some() => {}
-                Err(e) => return Err(e.into()),
+                Err(StoreError::Db(sqlx::Error::Database(d)))
+                    if d.code().as_deref() == Some("23502") =>
+                {
+                    last = Some(d.message().to_string());
+                }
+                Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Conflict(
-            "the tip could not be stored; retry".into(),
-        ))
+        Err(StoreError::Conflict(format!(
+            "the tip could not be stored ({}); retry",
+            last.unwrap_or_default()
+        )))
+    }
+
+    /// The batch's statement: per tip id, whether it was written (and when), or why not.
+    async fn insert_tips(&self, rows: &[&NewTip]) -> Result<HashMap<Uuid, Inserted>> {
+        let col = |f: fn(&NewTip) -> Option<String>| -> Vec<Option<String>> {
+            rows.iter().map(|t| f(t)).collect()
+        };
+        let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
+        let expires: Vec<DateTime<Utc>> = rows.iter().map(|t| t.expires_at).collect();
+        let first_checks: Vec<DateTime<Utc>> = rows.iter().map(|t| t.first_check_at).collect();
+        let done: Vec<(Uuid, bool, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
+            "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
+                                             $5::text[], $6::text[], $7::text[], $8::text[],
+                                             $9::text[], $10::text[], $11::text[],
+                                             $12::timestamptz[], $13::timestamptz[], $14::text[])
+                          AS v(id, app_id, post_id, from_ext, to_ext, asset, amount, message,
+                               idempotency_key, fingerprint, payment_hash, expires_at,
+                               next_check_at, nonce)),
+                  -- every request's nonce is used up, whatever becomes of its tip
+                  nonce AS (INSERT INTO used_nonces (app_id, nonce)
+                            SELECT app_id, nonce FROM v WHERE nonce IS NOT NULL
+                            ON CONFLICT DO NOTHING
+                            RETURNING app_id, nonce),
+                  fresh AS (SELECT v.* FROM v
+                             WHERE v.nonce IS NULL
+                                OR EXISTS (SELECT 1 FROM nonce n
+                                            WHERE n.app_id = v.app_id AND n.nonce = v.nonce)),
+                  -- a key used before: nothing is written (the caller reads that tip)
+                  go AS (SELECT * FROM fresh f
+                          WHERE NOT EXISTS (SELECT 1 FROM tip_intents t
+                                             WHERE t.app_id = f.app_id
+                                               AND t.idempotency_key = f.idempotency_key)),
+                  wanted AS (SELECT DISTINCT go.app_id, x.ext FROM go,
+                                    LATERAL (VALUES (go.from_ext), (go.to_ext)) AS x(ext)),
+                  ins AS (INSERT INTO users (app_id, external_id)
+                          SELECT app_id, ext FROM wanted
+                          ON CONFLICT (app_id, external_id) DO NOTHING
+                          RETURNING id, app_id, external_id),
+                  u AS (SELECT id, app_id, external_id FROM ins
+                        UNION ALL
+                        SELECT us.id, us.app_id, us.external_id FROM users us
+                          JOIN wanted w ON us.app_id = w.app_id AND us.external_id = w.ext),
+                  tip AS (INSERT INTO tip_intents (id, app_id, post_id, from_user_id, to_user_id,
+                              asset, amount, message, idempotency_key, request_fingerprint,
+                              payment_hash, state, expires_at, next_check_at)
+                          SELECT go.id, go.app_id, go.post_id,
+                                 (SELECT id FROM u WHERE u.app_id = go.app_id
+                                                     AND u.external_id = go.from_ext LIMIT 1),
+                                 (SELECT id FROM u WHERE u.app_id = go.app_id
+                                                     AND u.external_id = go.to_ext LIMIT 1),
+                                 go.asset, go.amount::numeric, go.message, go.idempotency_key,
+                                 go.fingerprint, go.payment_hash, 'UNPAID', go.expires_at,
+                                 go.next_check_at
+                            FROM go
+                          ON CONFLICT (app_id, idempotency_key) DO NOTHING
+                          RETURNING id, app_id, created_at, from_user_id, to_user_id, asset,
+                                    amount, post_id),
+                  audit AS (INSERT INTO audit_log (app_id, event, actor, tip_id, user_id, payer_id, detail)
+                            SELECT app_id, 'tip.created', 'api', id, to_user_id, from_user_id,
+                                   jsonb_build_object('to', 'UNPAID', 'detail', 'created',
+                                       'asset', asset, 'amount', amount::text, 'post_id', post_id)
+                              FROM tip)
+             SELECT v.id,
+                    EXISTS (SELECT 1 FROM fresh f WHERE f.id = v.id) AS fresh,
+                    tip.created_at,
+                    v.idempotency_key IS NOT NULL AS keyed
+               FROM v LEFT JOIN tip ON tip.id = v.id",
+        )
+        .bind(&ids)
+        .bind(col(|t| Some(t.app_id.clone())))
+        .bind(col(|t| Some(t.post_id.clone())))
+        .bind(col(|t| Some(t.from_user.clone())))
+        .bind(col(|t| Some(t.to_user.clone())))
+        .bind(col(|t| Some(t.asset.clone())))
+        .bind(col(|t| Some(t.amount.to_string())))
+        .bind(col(|t| t.message.clone()))
+        .bind(col(|t| t.idempotency_key.clone()))
+        .bind(col(|t| Some(t.fingerprint.clone())))
+        .bind(col(|t| Some(t.payment_hash.clone())))
+        .bind(&expires)
+        .bind(&first_checks)
+        .bind(col(|t| t.nonce.clone()))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(done
+            .into_iter()
+            .map(|(id, fresh, at, keyed)| {
+                let what = match (fresh, at) {
+                    (false, _) => Inserted::Replayed,
+                    (true, Some(at)) => Inserted::At(at),
+                    (true, None) if keyed => Inserted::KeyUsed,
+                    (true, None) => Inserted::Missing,
+                };
+                (id, what)
+            })
+            .collect())
     }
 
     pub async fn tip_by_idempotency_key(&self, app_id: &str, key: &str) -> Result<Option<TipRow>> {
