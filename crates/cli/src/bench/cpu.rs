@@ -64,14 +64,14 @@ impl Cpu {
     }
 
     /// Microseconds per operation of each process since `before`, and the sum without the hub
-    /// simulator (the operator's hub is not ours to count).
+    /// simulator and the load generator (the operator's hub and the forum are not ours to count).
     pub(super) fn print_per_op(&self, before: &Cpu, ops: u64, what: &str) {
         let per = |secs: f64| secs * 1e6 / ops.max(1) as f64;
         let mut line = String::new();
         let mut ours = 0.0;
         for ((name, now), (_, then)) in self.procs.iter().zip(&before.procs) {
             let us = per(now - then);
-            if *name != "hubsim" {
+            if !matches!(*name, "hubsim" | "loadgen") {
                 ours += us;
             }
             line.push_str(&format!("{name} {us:.0} µs, "));
@@ -82,7 +82,7 @@ impl Cpu {
                 ours += us;
                 line.push_str(&format!("postgres {us:.0} µs"));
                 println!(
-                    "CPU per {what} ({ops} ops): {line}; sum without the simulator: {ours:.0} µs"
+                    "CPU per {what} ({ops} ops): {line}; sum without the simulator and the load generator: {ours:.0} µs"
                 );
             }
             _ => println!("CPU per {what} ({ops} ops): {line}postgres n/a (not on this machine)"),

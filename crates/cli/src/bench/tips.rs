@@ -136,9 +136,10 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
         ("serve", serve.pid()),
         ("worker", worker.pid()),
         ("hubsim", hubsim.pid()),
+        ("loadgen", std::process::id()),
     ];
     println!(
-        "\n## tip.create (each: nonce + tip row + hub new_invoice + invoice row; worker running, stream on)"
+        "\n## tip.create (each: tip row with the request's nonce + hub new_invoice + invoice row; worker running, stream on)"
     );
     Run::print_header();
     for clients in [1usize, 8, 32] {
