@@ -445,6 +445,89 @@ async fn an_invoice_cancelled_at_the_hub_ends_its_tip_at_once() {
     assert_eq!(settle_count(&s).await, 0);
 }
 
+/// [`streaming`] with invoices that expire after `expiry`.
+async fn streaming_expiring(needs: &str, expiry: Duration) -> Option<(Stack, SignedClient)> {
+    logs();
+    let s = Stack::start_with(StackOptions {
+        invoice_expiry: expiry,
+        ..Default::default()
+    })
+    .await;
+    if s.skip_on_real_hub(needs) {
+        return None;
+    }
+    let c = s.client();
+    s.start_worker_with(slow_polls(&s)).await;
+    wait_followed(&s).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    Some((s, c))
+}
+
+/// A slow `new_invoice` gives the hub's invoice a later expiry than the tip's own (the hub
+/// counts from when it issued it). The check just after the tip's expiry finds it still Open:
+/// no event will announce its expiry, so the tip ends then (cancel_invoice), not at the next
+/// safety-net poll ten minutes later; three hub calls in all.
+#[tokio::test]
+async fn a_tip_whose_hub_invoice_outlives_it_ends_at_its_own_expiry() {
+    let Some((s, c)) = streaming_expiring("faults, stats", Duration::from_secs(2)).await else {
+        return;
+    };
+    s.sim("sim_set_faults", json!({"latency_ms": 1500})).await;
+    let t = create(&c, "slow-hub").await;
+    s.sim("sim_set_faults", json!({})).await;
+    let created = Instant::now();
+    let calls = |m| hub_calls(&s, m);
+    let (gets, cancels) = (calls("get_invoice").await, calls("cancel_invoice").await);
+    s.wait_state(&c, id(&t), "EXPIRED", Duration::from_secs(6))
+        .await;
+    assert!(created.elapsed() < Duration::from_secs(6));
+    assert_eq!(
+        calls("get_invoice").await - gets,
+        1,
+        "the one check after expiry"
+    );
+    assert_eq!(calls("cancel_invoice").await - cancels, 1);
+    let hash = fiber_link_fnn::hash256(t["payment_hash"].as_str().unwrap()).unwrap();
+    let at_hub = s.hub.get_invoice(hash).await.unwrap();
+    assert_eq!(format!("{:?}", at_hub.status), "Cancelled");
+}
+
+/// A payment that races an invoice's expiry reaches it after the tip ended, while the stream
+/// has a gap: the sweep when it comes back checks the tips that ended just before or during
+/// the gap, and the payment is credited (it is the payer's money), once.
+#[tokio::test]
+async fn a_late_payment_unheard_in_a_gap_is_found_by_the_sweep() {
+    let Some((s, c)) = streaming_expiring(
+        "drop_streams, set_stream, after_expiry payments",
+        Duration::from_secs(1),
+    )
+    .await
+    else {
+        return;
+    };
+    let t = create(&c, "late").await;
+    s.wait_state(&c, id(&t), "EXPIRED", Duration::from_secs(5))
+        .await;
+    // the connection looks alive but announces nothing, and the payment lands
+    s.sim("sim_set_stream", json!({"loss": 1.0})).await;
+    s.sim(
+        "sim_pay_invoice",
+        json!({"invoice": t["invoice"], "delay_ms": 1, "after_expiry": true}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let now = c
+        .result("tip.get", json!({"tip_id": id(&t)}))
+        .await
+        .unwrap();
+    assert_eq!(now["state"], "EXPIRED", "nothing announced the payment");
+    s.sim("sim_set_stream", json!({"loss": 0.0})).await;
+    s.sim("sim_drop_streams", json!({})).await;
+    s.wait_state(&c, id(&t), "SETTLED", Duration::from_secs(5))
+        .await;
+    assert_eq!(settle_count(&s).await, 1);
+}
+
 /// An announcement that arrives while its tip is being checked is not overwritten by the
 /// check's own result: the tip stays due and is looked at again.
 #[tokio::test]

@@ -94,9 +94,13 @@ impl Store {
     }
 
     /// After a gap in the stream: every open tip (UNPAID, PENDING) not checked since `since` and
-    /// not already due is checked at once. Returns how many.
-    pub async fn sweep_open_tips(&self, since: DateTime<Utc>) -> Result<u64> {
-        Ok(sqlx::query(
+    /// not already due is checked at once; so is every tip that ended (EXPIRED, FAILED) after
+    /// `since - late_race`. A payment can reach an ended tip's invoice only by racing its expiry
+    /// or its cancel, within `late_race` of the check that ended the tip (anything written before
+    /// that check, the check saw); if that write fell in the gap, nobody heard it. Returns how
+    /// many.
+    pub async fn sweep_open_tips(&self, since: DateTime<Utc>, late_race: Duration) -> Result<u64> {
+        let open = sqlx::query(
             "UPDATE tip_intents SET next_check_at = now()
               WHERE next_check_at > now() AND state IN ('UNPAID','PENDING')
                 AND (last_checked_at IS NULL OR last_checked_at < $1)",
@@ -104,7 +108,19 @@ impl Store {
         .bind(since)
         .execute(&self.pool)
         .await?
-        .rows_affected())
+        .rows_affected();
+        let ended = sqlx::query(
+            "UPDATE tip_intents SET next_check_at = now()
+              WHERE state IN ('EXPIRED','FAILED')
+                AND ended_at > $1 - make_interval(secs => $2)
+                AND (next_check_at IS NULL OR next_check_at > now())",
+        )
+        .bind(since)
+        .bind(late_race.as_secs_f64())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(open + ended)
     }
 
     /// While nobody follows the stream: open tips scheduled further out than `horizon` (on the

@@ -314,6 +314,19 @@ impl Watcher {
                 self.transition_or_keep(tip, &tr, status).await
             }
             Decision::CancelAtHub => self.cancel_expired(tip, hash).await,
+            // Past the tip's own expiry and its grace, the hub's invoice may still be open for a
+            // moment (its expiry counts from the hub's clock when it was issued: a slow
+            // new_invoice, whole seconds). No event announces an expiry, so instead of waiting
+            // for the next poll (an hour while the stream is followed) the tip ends now, as one
+            // that expired at the hub: cancel_invoice, then EXPIRED (a payment racing the cancel
+            // makes it refused as Paid, and the tip is credited).
+            Decision::Keep
+                if status == InvoiceStatus::Open
+                    && tip.state == TipState::Unpaid
+                    && Utc::now() >= at(tip.expires_at, self.settings.schedule.expiry_grace) =>
+            {
+                self.cancel_expired(tip, hash).await
+            }
             Decision::Keep => self.keep(tip, status).await,
         }
     }

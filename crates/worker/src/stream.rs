@@ -81,6 +81,11 @@ impl StreamLink {
 /// every 2 s; a tip it scheduled on the stream's slow schedule just before is caught meanwhile).
 const PULL_IN_FOR: Duration = Duration::from_secs(60);
 
+/// How long after a tip ended a payment racing its expiry or its cancel may still be written
+/// at the hub: the sweep after a gap in the stream also checks tips that ended this long before
+/// the gap.
+const LATE_RACE: Duration = Duration::from_secs(60);
+
 /// Most hashes kept for another try while the database refuses them.
 const MAX_KEPT: usize = 65_536;
 
@@ -240,12 +245,12 @@ impl Follower {
             .await
         {
             Ok(true) => debug!("another worker followed the stream meanwhile; no sweep"),
-            Ok(false) => match self.store.sweep_open_tips(gap_since).await {
+            Ok(false) => match self.store.sweep_open_tips(gap_since, LATE_RACE).await {
                 Ok(n) => {
                     m.stream_tips_due("sweep", n);
                     info!(
                         tips = n,
-                        "open tips not checked since the stream's gap are checked once now"
+                        "open tips not checked since the stream's gap, and tips that ended just before or during it, are checked once now"
                     );
                 }
                 Err(e) => return Ended::Broke(format!("sweeping open tips: {e}")),
