@@ -170,7 +170,11 @@ async fn create(
         }
     }
     let now = Utc::now();
-    let id = Uuid::new_v4();
+    // Time-ordered (UUIDv7: 48 bits of milliseconds, then random bits): the tip's key and the
+    // indexes that lead with it grow at their right edge instead of at random pages, which
+    // spares Postgres page reads and full-page WAL images per new tip. The time is in the tip
+    // anyway (created_at); its preimage comes from the master key, not from the id's randomness.
+    let id = Uuid::now_v7();
     let expires_at = now + state.settings.invoice_expiry;
     // While a worker follows the hub's store changes, a payment is announced: no early polls.
     let streamed = state.pauses.get().await.streamed();

@@ -91,6 +91,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "console form once",
         include_str!("../migrations/0010_console_form_once.sql"),
     ),
+    (
+        11,
+        "nonce brin, ended tips",
+        include_str!("../migrations/0011_nonce_brin_ended_tips.sql"),
+    ),
 ];
 
 /// The channel `tip_intents` changes are announced on (payload: the tip id).
