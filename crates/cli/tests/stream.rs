@@ -59,7 +59,21 @@ async fn stack() -> Stack {
 /// A stack with one worker that follows the stream (its polls a minute apart), once the API has
 /// seen the worker's lease; `None` against a real hub (the test needs the simulator's `needs`).
 async fn streaming(needs: &str) -> Option<(Stack, SignedClient)> {
-    let s = stack().await;
+    streaming_with(needs, StackOptions::default()).await
+}
+
+/// [`streaming`] with invoices that expire after `expiry`.
+async fn streaming_expiring(needs: &str, expiry: Duration) -> Option<(Stack, SignedClient)> {
+    let o = StackOptions {
+        invoice_expiry: expiry,
+        ..Default::default()
+    };
+    streaming_with(needs, o).await
+}
+
+async fn streaming_with(needs: &str, o: StackOptions) -> Option<(Stack, SignedClient)> {
+    logs();
+    let s = Stack::start_with(o).await;
     if s.skip_on_real_hub(needs) {
         return None;
     }
@@ -443,24 +457,6 @@ async fn an_invoice_cancelled_at_the_hub_ends_its_tip_at_once() {
     s.wait_state(&c, id(&t), "FAILED", Duration::from_secs(5))
         .await;
     assert_eq!(settle_count(&s).await, 0);
-}
-
-/// [`streaming`] with invoices that expire after `expiry`.
-async fn streaming_expiring(needs: &str, expiry: Duration) -> Option<(Stack, SignedClient)> {
-    logs();
-    let s = Stack::start_with(StackOptions {
-        invoice_expiry: expiry,
-        ..Default::default()
-    })
-    .await;
-    if s.skip_on_real_hub(needs) {
-        return None;
-    }
-    let c = s.client();
-    s.start_worker_with(slow_polls(&s)).await;
-    wait_followed(&s).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    Some((s, c))
 }
 
 /// A slow `new_invoice` gives the hub's invoice a later expiry than the tip's own (the hub
