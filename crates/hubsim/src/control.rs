@@ -93,7 +93,7 @@ impl HubSim {
                             "payment_hash": format!("0x{}", hex::encode(h)),
                             "invoice_address": inv.address,
                             "status": inv.status(now),
-                            "amount": inv.invoice.amount().map(|a| a.to_string()),
+                            "amount": inv.fields.amount.map(|a| a.to_string()),
                         })
                     })
                     .collect();

@@ -1,15 +1,12 @@
 //! The FNN invoice methods: `new_invoice`, `get_invoice`, `cancel_invoice`, `settle_invoice`,
 //! `parse_invoice`.
 
-use super::{now_ms, one_param, HubSim, Invoice, RpcError, RpcResult, Stored};
+use super::{now_ms, one_param, Echo, HubSim, Invoice, InvoiceFields, RpcError, RpcResult, Stored};
 use fiber_json_types as j;
-use fiber_types::{
-    Attribute, CkbInvoice, CkbScript, Currency, HashAlgorithm, InvoiceData, InvoiceSignature,
-};
+use fiber_types::{CkbInvoice, Currency, HashAlgorithm, InvoiceSignature};
 use rand::Rng;
 use secp256k1::SECP256K1;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// Release-build bounds of `final_expiry_delta` (ms): 160 minutes to 14 days.
 const MIN_FINAL_EXPIRY_DELTA: u64 = 9_600_000;
@@ -36,7 +33,7 @@ pub(crate) fn sign(invoice: &mut CkbInvoice, key: &secp256k1::SecretKey) -> Resu
 
 impl HubSim {
     pub(super) fn new_invoice(&self, params: &Value) -> RpcResult {
-        let (p, echo): (j::NewInvoiceParams, Value) = one_param(params)?;
+        let (p, echo): (j::NewInvoiceParams, Echo<_>) = one_param(params)?;
         let currency = match p.currency {
             j::Currency::Fibb => Currency::Fibb,
             j::Currency::Fibt => Currency::Fibt,
@@ -92,52 +89,34 @@ impl HubSim {
                 (Some(pre), algo.hash(pre))
             }
         };
-        let mut attrs = Vec::new();
-        if let Some(d) = &p.description {
-            attrs.push(Attribute::Description(d.clone()));
-        }
-        if let Some(e) = p.expiry {
-            attrs.push(Attribute::ExpiryTime(Duration::from_secs(e)));
-        }
-        if let Some(f) = &p.fallback_address {
-            attrs.push(Attribute::FallbackAddr(f.clone()));
-        }
-        attrs.push(Attribute::FinalHtlcMinimumExpiryDelta(final_delta));
-        if let Some(s) = &p.udt_type_script {
-            let packed: ckb_types::packed::Script = s.clone().into();
-            attrs.push(Attribute::UdtScript(CkbScript(packed)));
-        }
-        if let Some(h) = p.hash_algorithm {
-            let _ = h;
-            attrs.push(Attribute::HashAlgorithm(algo));
-        }
-        attrs.push(Attribute::PayeePublicKey(self.0.pubkey));
-        let mut invoice = CkbInvoice {
-            currency,
+        let fields = InvoiceFields {
             amount: Some(p.amount),
-            signature: None,
-            data: InvoiceData {
-                timestamp: now_ms(),
-                payment_hash: hash.into(),
-                attrs,
-            },
+            timestamp: now_ms(),
+            payment_hash: hash,
+            description: p.description.map(String::into_boxed_str),
+            expiry: p.expiry,
+            fallback: p.fallback_address.map(String::into_boxed_str),
+            final_delta,
+            udt: p.udt_type_script.map(Box::new),
+            hash_algorithm: p.hash_algorithm.map(|_| algo),
         };
-        let address =
-            sign(&mut invoice, &self.0.key).map_err(|e| RpcError::app(e, echo.clone()))?;
+        let mut invoice = fields.invoice(currency, self.0.pubkey);
+        let address = sign(&mut invoice, &self.0.key).map_err(|e| RpcError::app(e, echo))?;
+        let signature = invoice.signature.clone();
+        let json_invoice = j::CkbInvoice::from(invoice);
         let mut st = self.state();
         if st.invoices.contains_key(&hash) {
             return Err(RpcError::app("invoice already exists", echo));
         }
-        let json_invoice = j::CkbInvoice::from(invoice.clone());
         st.invoices.insert(
             hash,
-            Invoice {
-                invoice,
-                address: address.clone(),
+            Box::new(Invoice {
+                address: address.clone().into_boxed_str(),
                 stored: Stored::Open,
                 preimage,
-                udt: p.udt_type_script,
-            },
+                fields,
+                signature,
+            }),
         );
         self.0.stream.invoice_status(&hash, "Open");
         if let Some(pre) = &preimage {
@@ -147,28 +126,28 @@ impl HubSim {
     }
 
     pub(super) fn get_invoice(&self, params: &Value) -> RpcResult {
-        let (p, echo): (j::InvoiceParams, Value) = one_param(params)?;
+        let (p, echo): (j::InvoiceParams, Echo<_>) = one_param(params)?;
         let st = self.state();
         match st.invoices.get(&p.payment_hash.0) {
-            Some(inv) => Ok(inv.result(now_ms())),
+            Some(inv) => Ok(inv.result(&self.0, now_ms())),
             None => Err(RpcError::app("invoice not found", echo)),
         }
     }
 
     pub(super) fn cancel_invoice(&self, params: &Value) -> RpcResult {
-        let (p, echo): (j::InvoiceParams, Value) = one_param(params)?;
+        let (p, echo): (j::InvoiceParams, Echo<_>) = one_param(params)?;
         let mut st = self.state();
         let inv = st
             .invoices
             .get_mut(&p.payment_hash.0)
-            .ok_or_else(|| RpcError::app("invoice not found", echo.clone()))?;
+            .ok_or_else(|| RpcError::app("invoice not found", echo))?;
         match inv.status(now_ms()) {
             j::CkbInvoiceStatus::Open
             | j::CkbInvoiceStatus::Expired
             | j::CkbInvoiceStatus::Received => {
                 inv.stored = Stored::Cancelled;
                 self.0.stream.invoice_status(&p.payment_hash.0, "Cancelled");
-                Ok(inv.result(now_ms()))
+                Ok(inv.result(&self.0, now_ms()))
             }
             s => Err(RpcError::app(
                 format!("invoice can not be canceled, current status: {s:?}"),
@@ -178,13 +157,13 @@ impl HubSim {
     }
 
     pub(super) fn settle_invoice(&self, params: &Value) -> RpcResult {
-        let (p, echo): (j::SettleInvoiceParams, Value) = one_param(params)?;
+        let (p, echo): (j::SettleInvoiceParams, Echo<_>) = one_param(params)?;
         let mut st = self.state();
         let inv = st
             .invoices
             .get_mut(&p.payment_hash.0)
-            .ok_or_else(|| RpcError::app("Invoice not found", echo.clone()))?;
-        let algo = inv.invoice.hash_algorithm().copied().unwrap_or_default();
+            .ok_or_else(|| RpcError::app("Invoice not found", echo))?;
+        let algo = inv.fields.hash_algorithm.unwrap_or_default();
         if algo.hash(p.payment_preimage.0) != p.payment_hash.0 {
             return Err(RpcError::app("Hash mismatch", echo));
         }
@@ -214,7 +193,7 @@ impl HubSim {
     }
 
     pub(super) fn parse_invoice(&self, params: &Value) -> RpcResult {
-        let (p, echo): (j::ParseInvoiceParams, Value) = one_param(params)?;
+        let (p, echo): (j::ParseInvoiceParams, Echo<_>) = one_param(params)?;
         let inv: CkbInvoice = p
             .invoice
             .parse()
@@ -226,6 +205,8 @@ impl HubSim {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fiber_types::{Attribute, InvoiceData};
+    use std::time::Duration;
 
     /// The quick signing gives the very string fiber-types gives, and it parses with its
     /// signature verified.
@@ -263,6 +244,40 @@ mod tests {
             assert_eq!(quick, slow);
             let parsed: CkbInvoice = address.parse().unwrap();
             assert_eq!(parsed, slow);
+        }
+    }
+
+    /// What `get_invoice` shows of a stored invoice (rebuilt from its compact record) is what
+    /// parsing its string gives, whatever attributes it was issued with.
+    #[test]
+    fn a_stored_invoice_shows_what_its_string_says() {
+        let sim = crate::HubSim::new(crate::SimOptions::default()).unwrap();
+        let udt = json!({"code_hash": format!("0x{}", "11".repeat(32)), "hash_type": "type", "args": "0x2233"});
+        for params in [
+            json!({"amount": "0x64", "currency": "Fibd"}),
+            json!({"amount": "0x2540be400", "currency": "Fibd", "description": "Fiber Link tip", "expiry": "0xe10",
+                   "final_expiry_delta": "0x927c00", "hash_algorithm": "sha256", "udt_type_script": udt,
+                   "fallback_address": "ckt1qyqrdsefa43s6m882pcj53m4gdnj4k440axqswmu83"}),
+            json!({"amount": "0x1", "currency": "Fibd", "payment_preimage": format!("0x{}", "07".repeat(32)),
+                   "hash_algorithm": "ckb_hash"}),
+        ] {
+            let created = sim
+                .new_invoice(&json!([params]))
+                .unwrap_or_else(|e| panic!("{}", e.message));
+            let address = created["invoice_address"].as_str().unwrap();
+            let parsed: CkbInvoice = address.parse().unwrap();
+            let want = serde_json::to_value(j::CkbInvoice::from(parsed.clone())).unwrap();
+            assert_eq!(created["invoice"], want);
+            let hash = format!(
+                "0x{}",
+                hex::encode(<[u8; 32]>::from(*parsed.payment_hash()))
+            );
+            let got = sim
+                .get_invoice(&json!([{"payment_hash": hash}]))
+                .unwrap_or_else(|e| panic!("{}", e.message));
+            assert_eq!(got["invoice_address"], address);
+            assert_eq!(got["invoice"], want);
+            assert_eq!(got["status"], "Open");
         }
     }
 }

@@ -92,19 +92,74 @@ enum Stored {
     Cancelled,
 }
 
+/// An invoice the node issued. Kept compact (a long benchmark holds millions, and the map moves
+/// only a key and a pointer when it grows): the string, the status, and the few fields the parsed
+/// invoice is rebuilt from when a method shows it ([`Invoice::parsed`]).
 struct Invoice {
-    invoice: CkbInvoice,
-    address: String,
+    address: Box<str>,
     stored: Stored,
     /// Known for normal invoices; `None` for hold invoices until `settle_invoice`.
     preimage: Option<[u8; 32]>,
-    udt: Option<ckb_jsonrpc_types::Script>,
+    fields: InvoiceFields,
+    signature: Option<fiber_types::InvoiceSignature>,
+}
+
+/// What `new_invoice` was asked for, as it went into the signed invoice.
+struct InvoiceFields {
+    amount: Option<u128>,
+    /// Issued at, in ms since the epoch.
+    timestamp: u128,
+    payment_hash: [u8; 32],
+    description: Option<Box<str>>,
+    /// Seconds.
+    expiry: Option<u64>,
+    fallback: Option<Box<str>>,
+    final_delta: u64,
+    udt: Option<Box<ckb_jsonrpc_types::Script>>,
+    /// Set when the caller named the hash algorithm (only then is it an attribute).
+    hash_algorithm: Option<fiber_types::HashAlgorithm>,
+}
+
+impl InvoiceFields {
+    /// The invoice, unsigned, with its attributes in the order `new_invoice` gives them.
+    fn invoice(&self, currency: Currency, payee: PublicKey) -> CkbInvoice {
+        use fiber_types::{Attribute, CkbScript, InvoiceData};
+        let mut attrs = Vec::with_capacity(7);
+        if let Some(d) = &self.description {
+            attrs.push(Attribute::Description(d.to_string()));
+        }
+        if let Some(e) = self.expiry {
+            attrs.push(Attribute::ExpiryTime(Duration::from_secs(e)));
+        }
+        if let Some(f) = &self.fallback {
+            attrs.push(Attribute::FallbackAddr(f.to_string()));
+        }
+        attrs.push(Attribute::FinalHtlcMinimumExpiryDelta(self.final_delta));
+        if let Some(s) = &self.udt {
+            let packed: ckb_types::packed::Script = (**s).clone().into();
+            attrs.push(Attribute::UdtScript(CkbScript(packed)));
+        }
+        if let Some(h) = self.hash_algorithm {
+            attrs.push(Attribute::HashAlgorithm(h));
+        }
+        attrs.push(Attribute::PayeePublicKey(payee));
+        CkbInvoice {
+            currency,
+            amount: self.amount,
+            signature: None,
+            data: InvoiceData {
+                timestamp: self.timestamp,
+                payment_hash: self.payment_hash.into(),
+                attrs,
+            },
+        }
+    }
 }
 
 impl Invoice {
     fn expired(&self, now_ms: u128) -> bool {
-        match self.invoice.expiry_time() {
-            Some(e) => self.invoice.data.timestamp + e.as_millis() < now_ms,
+        match self.fields.expiry {
+            Some(e) => self.fields.timestamp + u128::from(e) * 1000 < now_ms,
             None => false,
         }
     }
@@ -119,10 +174,17 @@ impl Invoice {
         }
     }
 
-    fn result(&self, now_ms: u128) -> Value {
+    /// The signed invoice, as parsing its string gives it.
+    fn parsed(&self, sim: &Inner) -> CkbInvoice {
+        let mut inv = self.fields.invoice(sim.currency, sim.pubkey);
+        inv.signature = self.signature.clone();
+        inv
+    }
+
+    fn result(&self, sim: &Inner, now_ms: u128) -> Value {
         json!({
             "invoice_address": self.address,
-            "invoice": j::CkbInvoice::from(self.invoice.clone()),
+            "invoice": j::CkbInvoice::from(self.parsed(sim)),
             "status": self.status(now_ms),
         })
     }
@@ -153,7 +215,7 @@ pub enum Outcome {
 
 #[derive(Default)]
 struct SimState {
-    invoices: HashMap<[u8; 32], Invoice>,
+    invoices: HashMap<[u8; 32], Box<Invoice>>,
     payments: BTreeMap<[u8; 32], Payment>,
     /// Planned outcomes of payments to other nodes' invoices, by payment hash.
     outcomes: HashMap<[u8; 32], Outcome>,
@@ -193,11 +255,11 @@ struct RpcError {
 }
 
 impl RpcError {
-    fn app(message: impl Into<String>, data: Value) -> Self {
+    fn app(message: impl Into<String>, data: impl ErrorData) -> Self {
         RpcError {
             code: -32000,
             message: message.into(),
-            data: Some(data),
+            data: Some(data.into_data()),
         }
     }
     fn invalid_params(detail: String) -> Self {
@@ -218,19 +280,48 @@ impl RpcError {
 
 type RpcResult = Result<Value, RpcError>;
 
+/// The `data` of an application error.
+trait ErrorData {
+    fn into_data(self) -> Value;
+}
+
+impl ErrorData for Value {
+    fn into_data(self) -> Value {
+        self
+    }
+}
+
+/// A method's params as FNN echoes them in an error's `data`: the parsed params re-serialized,
+/// every optional field present as null. Built only when an error is answered.
+struct Echo<'a, T>(&'a Value, std::marker::PhantomData<fn() -> T>);
+
+impl<T> Clone for Echo<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Echo<'_, T> {}
+
+impl<T: serde::de::DeserializeOwned + serde::Serialize> ErrorData for Echo<'_, T> {
+    fn into_data(self) -> Value {
+        T::deserialize(self.0)
+            .ok()
+            .and_then(|p| serde_json::to_value(&p).ok())
+            .unwrap_or(Value::Null)
+    }
+}
+
 /// `params` as FNN takes them: a one-element array holding the object.
 fn one_param<T: serde::de::DeserializeOwned + serde::Serialize>(
     params: &Value,
-) -> Result<(T, Value), RpcError> {
+) -> Result<(T, Echo<'_, T>), RpcError> {
     let arr = params
         .as_array()
         .filter(|a| a.len() == 1)
         .ok_or_else(|| RpcError::invalid_params("expected a one-element array of params".into()))?;
-    let p: T = serde_json::from_value(arr[0].clone())
-        .map_err(|e| RpcError::invalid_params(e.to_string()))?;
-    // FNN's error data is the parsed params re-serialized: every optional field present as null.
-    let echo = serde_json::to_value(&p).unwrap_or(Value::Null);
-    Ok((p, echo))
+    let p = T::deserialize(&arr[0]).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    Ok((p, Echo(&arr[0], std::marker::PhantomData)))
 }
 
 fn hash_debug(h: &[u8; 32]) -> String {

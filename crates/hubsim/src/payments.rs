@@ -2,7 +2,8 @@
 //! with the liquidity the payments draw on.
 
 use super::{
-    hash_debug, now_ms, one_param, HubSim, Outcome, Payment, RpcError, RpcResult, SimState, Stored,
+    hash_debug, now_ms, one_param, Echo, ErrorData, HubSim, Outcome, Payment, RpcError, RpcResult,
+    SimState, Stored,
 };
 use fiber_json_types as j;
 use fiber_types::CkbInvoice;
@@ -14,7 +15,7 @@ impl HubSim {
     /// Pays an invoice of another node (a payout). The simulated network delivers it after a
     /// short while: `Created`, then `Inflight`, then `Success`.
     pub(super) fn send_payment(&self, params: &Value) -> RpcResult {
-        let (p, echo): (j::SendPaymentCommandParams, Value) = one_param(params)?;
+        let (p, echo): (j::SendPaymentCommandParams, Echo<_>) = one_param(params)?;
         let Some(s) = &p.invoice else {
             return Err(RpcError::app(
                 "the hub simulator pays invoices only (no keysend or bare payment_hash)",
@@ -24,7 +25,7 @@ impl HubSim {
         let inv: CkbInvoice = s.parse().map_err(|e: fiber_types::InvoiceError| {
             RpcError::app(
                 format!("InvalidParameter: Failed to validate payment request: \"{e}\""),
-                echo.clone(),
+                echo,
             )
         })?;
         if inv.is_expired() {
@@ -124,7 +125,7 @@ impl HubSim {
     /// A send that found no route. As FNN v0.8.0 does, it answers -32000 and also stores a
     /// payment session with status `Failed` (a new session for the same hash replaces it, so a
     /// later `send_payment` is accepted).
-    fn route_failed(&self, hash: [u8; 32], message: &str, echo: Value) -> RpcError {
+    fn route_failed(&self, hash: [u8; 32], message: &str, echo: impl ErrorData) -> RpcError {
         let now = now_ms() as u64;
         let mut st = self.state();
         let may_replace = st
@@ -163,8 +164,8 @@ impl HubSim {
         let inbound: u128 = st
             .invoices
             .values()
-            .filter(|i| i.stored == Stored::Paid && key(i.udt.as_ref()) == want)
-            .map(|i| i.invoice.amount().unwrap_or(0))
+            .filter(|i| i.stored == Stored::Paid && key(i.fields.udt.as_deref()) == want)
+            .map(|i| i.fields.amount.unwrap_or(0))
             .sum();
         let outbound: u128 = st
             .payments
@@ -220,7 +221,7 @@ impl HubSim {
     }
 
     pub(super) fn get_payment(&self, params: &Value) -> RpcResult {
-        let (p, echo): (j::GetPaymentCommandParams, Value) = one_param(params)?;
+        let (p, echo): (j::GetPaymentCommandParams, Echo<_>) = one_param(params)?;
         let st = self.state();
         match st.payments.get(&p.payment_hash.0) {
             Some(pay) => Ok(serde_json::to_value(&pay.result).unwrap_or_default()),
@@ -235,7 +236,7 @@ impl HubSim {
     }
 
     pub(super) fn list_payments(&self, params: &Value) -> RpcResult {
-        let (p, _): (j::ListPaymentsParams, Value) = one_param(params)?;
+        let (p, _): (j::ListPaymentsParams, Echo<_>) = one_param(params)?;
         let st = self.state();
         let limit = p.limit.unwrap_or(15) as usize;
         let after = p.after.map(|h| h.0);
@@ -263,10 +264,11 @@ impl HubSim {
         for inv in st.invoices.values() {
             if inv.stored == Stored::Paid {
                 let key = inv
+                    .fields
                     .udt
                     .as_ref()
                     .map(|s| serde_json::to_string(s).unwrap_or_default());
-                *local.entry(key).or_default() += inv.invoice.amount().unwrap_or(0);
+                *local.entry(key).or_default() += inv.fields.amount.unwrap_or(0);
             }
         }
         // As FNN reports it: a payment under way is an offered TLC, still inside local_balance;
