@@ -19,7 +19,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
@@ -46,7 +46,8 @@ impl Default for StreamCtl {
 }
 
 pub(crate) struct StreamHub {
-    events: broadcast::Sender<(Instant, Value)>,
+    /// Each change serialized once, for every subscriber (the channel keeps its last 65,536).
+    events: broadcast::Sender<(Instant, Arc<str>)>,
     drops: watch::Sender<u64>,
     ctl: Mutex<StreamCtl>,
     subscribers: AtomicU64,
@@ -85,7 +86,9 @@ impl StreamHub {
             return;
         }
         self.emitted.fetch_add(1, Ordering::Relaxed);
-        let _ = self.events.send((Instant::now(), change));
+        let _ = self
+            .events
+            .send((Instant::now(), change.to_string().into()));
     }
 
     pub(crate) fn invoice_status(&self, hash: &[u8; 32], status: &str) {
@@ -249,12 +252,11 @@ async fn connection(sim: HubSim, mut socket: WebSocket, authorized: bool) {
                 if ctl.delay_ms > 0 {
                     tokio::time::sleep_until((at + Duration::from_millis(ctl.delay_ms)).into()).await;
                 }
-                let note = json!({
-                    "jsonrpc": "2.0",
-                    "method": "store_changes",
-                    "params": {"subscription": subscription, "result": change},
-                });
-                if socket.send(Message::Text(note.to_string().into())).await.is_err() { break; }
+                let sub = subscription.unwrap_or_default();
+                let note = format!(
+                    r#"{{"jsonrpc":"2.0","method":"store_changes","params":{{"subscription":{sub},"result":{change}}}}}"#
+                );
+                if socket.send(Message::Text(note.into())).await.is_err() { break; }
                 hub.sent.fetch_add(1, Ordering::Relaxed);
             }
         }
