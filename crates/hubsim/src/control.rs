@@ -84,19 +84,15 @@ impl HubSim {
                 // everything the node knows, for a checker that compares it with the books:
                 // each invoice with its stored status, each payment session with its outcome
                 let st = self.state();
-                let now = now_ms();
-                let invoices: Vec<Value> = st
-                    .invoices
-                    .iter()
-                    .map(|(h, inv)| {
-                        json!({
-                            "payment_hash": format!("0x{}", hex::encode(h)),
-                            "invoice_address": inv.address,
-                            "status": inv.status(now),
-                            "amount": inv.fields.amount.map(|a| a.to_string()),
-                        })
-                    })
-                    .collect();
+                let mut invoices: Vec<Value> = Vec::new();
+                st.invoices.visit(now_ms(), |inv| {
+                    invoices.push(json!({
+                        "payment_hash": format!("0x{}", hex::encode(inv.payment_hash)),
+                        "invoice_address": inv.address,
+                        "status": inv.status,
+                        "amount": inv.amount.map(|a| a.to_string()),
+                    }))
+                });
                 let payments: Vec<Value> = st
                     .payments
                     .iter()
@@ -115,11 +111,9 @@ impl HubSim {
             "sim_stats" => {
                 let st = self.state();
                 let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
-                for inv in st.invoices.values() {
-                    *by_status
-                        .entry(format!("{:?}", inv.status(now_ms())))
-                        .or_default() += 1;
-                }
+                st.invoices.visit(now_ms(), |inv| {
+                    *by_status.entry(format!("{:?}", inv.status)).or_default() += 1;
+                });
                 Ok(json!({"calls": st.calls, "invoices": by_status, "payments": st.payments.len()}))
             }
             _ => Err(RpcError {
@@ -168,7 +162,7 @@ impl HubSim {
             }
         };
         {
-            let st = self.state();
+            let mut st = self.state();
             let inv = st
                 .invoices
                 .get(&hash)
@@ -193,10 +187,9 @@ impl HubSim {
             tokio::time::sleep(delay).await;
             let hold = {
                 let mut st = sim.state();
-                let Some(inv) = st.invoices.get_mut(&hash) else {
+                let Some(inv) = st.invoices.set_stored(&hash, Stored::Received) else {
                     return;
                 };
-                inv.stored = Stored::Received;
                 // as FNN v0.8.0 writes them when the TLC arrives
                 let preimage = inv.preimage;
                 if let Some(pre) = &preimage {
@@ -213,9 +206,8 @@ impl HubSim {
             }
             tokio::time::sleep(settle_delay).await;
             let mut st = sim.state();
-            if let Some(inv) = st.invoices.get_mut(&hash) {
-                // As at FNN, applying the fulfill writes Paid whatever the status.
-                inv.stored = Stored::Paid;
+            // As at FNN, applying the fulfill writes Paid whatever the status.
+            if st.invoices.set_stored(&hash, Stored::Paid).is_some() {
                 sim.0.stream.invoice_status(&hash, "Paid");
             }
         });

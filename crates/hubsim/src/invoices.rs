@@ -105,7 +105,7 @@ impl HubSim {
         let signature = invoice.signature.clone();
         let json_invoice = j::CkbInvoice::from(invoice);
         let mut st = self.state();
-        if st.invoices.contains_key(&hash) {
+        if st.invoices.contains(&hash) {
             return Err(RpcError::app("invoice already exists", echo));
         }
         st.invoices.insert(
@@ -127,7 +127,7 @@ impl HubSim {
 
     pub(super) fn get_invoice(&self, params: &Value) -> RpcResult {
         let (p, echo): (j::InvoiceParams, Echo<_>) = one_param(params)?;
-        let st = self.state();
+        let mut st = self.state();
         match st.invoices.get(&p.payment_hash.0) {
             Some(inv) => Ok(inv.result(&self.0, now_ms())),
             None => Err(RpcError::app("invoice not found", echo)),
@@ -137,16 +137,20 @@ impl HubSim {
     pub(super) fn cancel_invoice(&self, params: &Value) -> RpcResult {
         let (p, echo): (j::InvoiceParams, Echo<_>) = one_param(params)?;
         let mut st = self.state();
+        let hash = p.payment_hash.0;
         let inv = st
             .invoices
-            .get_mut(&p.payment_hash.0)
+            .get(&hash)
             .ok_or_else(|| RpcError::app("invoice not found", echo))?;
         match inv.status(now_ms()) {
             j::CkbInvoiceStatus::Open
             | j::CkbInvoiceStatus::Expired
             | j::CkbInvoiceStatus::Received => {
-                inv.stored = Stored::Cancelled;
-                self.0.stream.invoice_status(&p.payment_hash.0, "Cancelled");
+                let inv = st
+                    .invoices
+                    .set_stored(&hash, Stored::Cancelled)
+                    .ok_or_else(|| RpcError::app("invoice not found", echo))?;
+                self.0.stream.invoice_status(&hash, "Cancelled");
                 Ok(inv.result(&self.0, now_ms()))
             }
             s => Err(RpcError::app(
@@ -161,7 +165,7 @@ impl HubSim {
         let mut st = self.state();
         let inv = st
             .invoices
-            .get_mut(&p.payment_hash.0)
+            .get(&p.payment_hash.0)
             .ok_or_else(|| RpcError::app("Invoice not found", echo))?;
         let algo = inv.fields.hash_algorithm.unwrap_or_default();
         if algo.hash(p.payment_preimage.0) != p.payment_hash.0 {
@@ -176,13 +180,18 @@ impl HubSim {
             j::CkbInvoiceStatus::Paid => Err(RpcError::app("Invoice is already paid", echo)),
             j::CkbInvoiceStatus::Received => {
                 // As at FNN, the invoice stays Received while the fulfill is committed.
-                inv.preimage = Some(p.payment_preimage.0);
+                st.invoices
+                    .set_preimage(&p.payment_hash.0, p.payment_preimage.0);
                 let (sim, hash, delay) = (self.clone(), p.payment_hash.0, self.0.opts.settle_delay);
                 let preimage = p.payment_preimage.0;
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
-                    if let Some(inv) = sim.state().invoices.get_mut(&hash) {
-                        inv.stored = Stored::Paid;
+                    if sim
+                        .state()
+                        .invoices
+                        .set_stored(&hash, Stored::Paid)
+                        .is_some()
+                    {
                         sim.0.stream.preimage(&hash, &preimage);
                         sim.0.stream.invoice_status(&hash, "Paid");
                     }
@@ -247,37 +256,61 @@ mod tests {
         }
     }
 
-    /// What `get_invoice` shows of a stored invoice (rebuilt from its compact record) is what
-    /// parsing its string gives, whatever attributes it was issued with.
+    /// What `get_invoice` shows of a stored invoice (rebuilt from its compact record, in memory
+    /// or read back from the file of older invoices) is what parsing its string gives, whatever
+    /// attributes it was issued with.
     #[test]
     fn a_stored_invoice_shows_what_its_string_says() {
-        let sim = crate::HubSim::new(crate::SimOptions::default()).unwrap();
-        let udt = json!({"code_hash": format!("0x{}", "11".repeat(32)), "hash_type": "type", "args": "0x2233"});
-        for params in [
-            json!({"amount": "0x64", "currency": "Fibd"}),
-            json!({"amount": "0x2540be400", "currency": "Fibd", "description": "Fiber Link tip", "expiry": "0xe10",
-                   "final_expiry_delta": "0x927c00", "hash_algorithm": "sha256", "udt_type_script": udt,
-                   "fallback_address": "ckt1qyqrdsefa43s6m882pcj53m4gdnj4k440axqswmu83"}),
-            json!({"amount": "0x1", "currency": "Fibd", "payment_preimage": format!("0x{}", "07".repeat(32)),
-                   "hash_algorithm": "ckb_hash"}),
-        ] {
-            let created = sim
-                .new_invoice(&json!([params]))
-                .unwrap_or_else(|e| panic!("{}", e.message));
-            let address = created["invoice_address"].as_str().unwrap();
-            let parsed: CkbInvoice = address.parse().unwrap();
-            let want = serde_json::to_value(j::CkbInvoice::from(parsed.clone())).unwrap();
-            assert_eq!(created["invoice"], want);
-            let hash = format!(
-                "0x{}",
-                hex::encode(<[u8; 32]>::from(*parsed.payment_hash()))
-            );
-            let got = sim
-                .get_invoice(&json!([{"payment_hash": hash}]))
-                .unwrap_or_else(|e| panic!("{}", e.message));
-            assert_eq!(got["invoice_address"], address);
-            assert_eq!(got["invoice"], want);
-            assert_eq!(got["status"], "Open");
+        // 0: every invoice in the file but the newest; the default: all in memory
+        for hot in [Some(0), None] {
+            let sim = crate::HubSim::new(crate::SimOptions::default()).unwrap();
+            if let Some(n) = hot {
+                sim.state().invoices = crate::book::Book::with_hot(n);
+            }
+            let udt = json!({"code_hash": format!("0x{}", "11".repeat(32)), "hash_type": "type", "args": "0x2233"});
+            let mut issued = Vec::new();
+            for params in [
+                json!({"amount": "0x64", "currency": "Fibd"}),
+                json!({"amount": "0x2540be400", "currency": "Fibd", "description": "Fiber Link tip", "expiry": "0xe10",
+                       "final_expiry_delta": "0x927c00", "hash_algorithm": "sha256", "udt_type_script": udt,
+                       "fallback_address": "ckt1qyqrdsefa43s6m882pcj53m4gdnj4k440axqswmu83"}),
+                json!({"amount": "0x1", "currency": "Fibd", "payment_preimage": format!("0x{}", "07".repeat(32)),
+                       "hash_algorithm": "ckb_hash"}),
+                json!({"amount": "0x2", "currency": "Fibd", "payment_hash": format!("0x{}", "0a".repeat(32)),
+                       "description": ""}),
+            ] {
+                let created = sim
+                    .new_invoice(&json!([params]))
+                    .unwrap_or_else(|e| panic!("{}", e.message));
+                issued.push(created);
+            }
+            // twice: the second time each comes back from memory, or from the file again
+            for _ in 0..2 {
+                for created in &issued {
+                    let address = created["invoice_address"].as_str().unwrap();
+                    let parsed: CkbInvoice = address.parse().unwrap();
+                    let want = serde_json::to_value(j::CkbInvoice::from(parsed.clone())).unwrap();
+                    assert_eq!(created["invoice"], want);
+                    let hash = format!(
+                        "0x{}",
+                        hex::encode(<[u8; 32]>::from(*parsed.payment_hash()))
+                    );
+                    let got = sim
+                        .get_invoice(&json!([{"payment_hash": hash}]))
+                        .unwrap_or_else(|e| panic!("{}", e.message));
+                    assert_eq!(got["invoice_address"], address, "{hot:?}");
+                    assert_eq!(got["invoice"], want, "{hot:?}");
+                    assert_eq!(got["status"], "Open");
+                    // a hash the node holds is refused a second time, wherever it is kept
+                    let again = sim.new_invoice(
+                        &json!([{"amount": "0x1", "currency": "Fibd", "payment_hash": hash}]),
+                    );
+                    assert_eq!(
+                        again.err().map(|e| e.message),
+                        Some("invoice already exists".to_string())
+                    );
+                }
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use book::{Book, Invoice, InvoiceFields, Stored};
 use fiber_json_types as j;
 use fiber_types::{CkbInvoice, Currency};
 use rand::Rng;
@@ -29,6 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod book;
 mod control;
 mod invoices;
 mod payments;
@@ -84,96 +86,7 @@ pub struct Faults {
     pub answer_delay_ms: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stored {
-    Open,
-    Received,
-    Paid,
-    Cancelled,
-}
-
-/// An invoice the node issued. Kept compact (a long benchmark holds millions, and the map moves
-/// only a key and a pointer when it grows): the string, the status, and the few fields the parsed
-/// invoice is rebuilt from when a method shows it ([`Invoice::parsed`]).
-struct Invoice {
-    address: Box<str>,
-    stored: Stored,
-    /// Known for normal invoices; `None` for hold invoices until `settle_invoice`.
-    preimage: Option<[u8; 32]>,
-    fields: InvoiceFields,
-    signature: Option<fiber_types::InvoiceSignature>,
-}
-
-/// What `new_invoice` was asked for, as it went into the signed invoice.
-struct InvoiceFields {
-    amount: Option<u128>,
-    /// Issued at, in ms since the epoch.
-    timestamp: u128,
-    payment_hash: [u8; 32],
-    description: Option<Box<str>>,
-    /// Seconds.
-    expiry: Option<u64>,
-    fallback: Option<Box<str>>,
-    final_delta: u64,
-    udt: Option<Box<ckb_jsonrpc_types::Script>>,
-    /// Set when the caller named the hash algorithm (only then is it an attribute).
-    hash_algorithm: Option<fiber_types::HashAlgorithm>,
-}
-
-impl InvoiceFields {
-    /// The invoice, unsigned, with its attributes in the order `new_invoice` gives them.
-    fn invoice(&self, currency: Currency, payee: PublicKey) -> CkbInvoice {
-        use fiber_types::{Attribute, CkbScript, InvoiceData};
-        let mut attrs = Vec::with_capacity(7);
-        if let Some(d) = &self.description {
-            attrs.push(Attribute::Description(d.to_string()));
-        }
-        if let Some(e) = self.expiry {
-            attrs.push(Attribute::ExpiryTime(Duration::from_secs(e)));
-        }
-        if let Some(f) = &self.fallback {
-            attrs.push(Attribute::FallbackAddr(f.to_string()));
-        }
-        attrs.push(Attribute::FinalHtlcMinimumExpiryDelta(self.final_delta));
-        if let Some(s) = &self.udt {
-            let packed: ckb_types::packed::Script = (**s).clone().into();
-            attrs.push(Attribute::UdtScript(CkbScript(packed)));
-        }
-        if let Some(h) = self.hash_algorithm {
-            attrs.push(Attribute::HashAlgorithm(h));
-        }
-        attrs.push(Attribute::PayeePublicKey(payee));
-        CkbInvoice {
-            currency,
-            amount: self.amount,
-            signature: None,
-            data: InvoiceData {
-                timestamp: self.timestamp,
-                payment_hash: self.payment_hash.into(),
-                attrs,
-            },
-        }
-    }
-}
-
 impl Invoice {
-    fn expired(&self, now_ms: u128) -> bool {
-        match self.fields.expiry {
-            Some(e) => self.fields.timestamp + u128::from(e) * 1000 < now_ms,
-            None => false,
-        }
-    }
-
-    fn status(&self, now_ms: u128) -> j::CkbInvoiceStatus {
-        match self.stored {
-            Stored::Open if self.expired(now_ms) => j::CkbInvoiceStatus::Expired,
-            Stored::Open => j::CkbInvoiceStatus::Open,
-            Stored::Received => j::CkbInvoiceStatus::Received,
-            Stored::Paid => j::CkbInvoiceStatus::Paid,
-            Stored::Cancelled => j::CkbInvoiceStatus::Cancelled,
-        }
-    }
-
     /// The signed invoice, as parsing its string gives it.
     fn parsed(&self, sim: &Inner) -> CkbInvoice {
         let mut inv = self.fields.invoice(sim.currency, sim.pubkey);
@@ -215,7 +128,7 @@ pub enum Outcome {
 
 #[derive(Default)]
 struct SimState {
-    invoices: HashMap<[u8; 32], Box<Invoice>>,
+    invoices: Book,
     payments: BTreeMap<[u8; 32], Payment>,
     /// Planned outcomes of payments to other nodes' invoices, by payment hash.
     outcomes: HashMap<[u8; 32], Outcome>,

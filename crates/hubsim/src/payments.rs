@@ -3,8 +3,9 @@
 
 use super::{
     hash_debug, now_ms, one_param, Echo, ErrorData, HubSim, Outcome, Payment, RpcError, RpcResult,
-    SimState, Stored,
+    SimState,
 };
+use crate::book::asset_key;
 use fiber_json_types as j;
 use fiber_types::CkbInvoice;
 use serde_json::{json, Value};
@@ -157,20 +158,14 @@ impl HubSim {
     /// What the hub can still send in an asset: what paid invoices brought in, less what
     /// payments (not failed) took out with their fees.
     fn outbound(&self, st: &SimState, udt: Option<&ckb_jsonrpc_types::Script>) -> u128 {
-        let key = |s: Option<&ckb_jsonrpc_types::Script>| {
-            s.map(|s| serde_json::to_string(s).unwrap_or_default())
-        };
-        let want = key(udt);
-        let inbound: u128 = st
-            .invoices
-            .values()
-            .filter(|i| i.stored == Stored::Paid && key(i.fields.udt.as_deref()) == want)
-            .map(|i| i.fields.amount.unwrap_or(0))
-            .sum();
+        let want = asset_key(udt);
+        let inbound = st.invoices.paid().get(&want).copied().unwrap_or(0);
         let outbound: u128 = st
             .payments
             .values()
-            .filter(|p| p.result.status != j::PaymentStatus::Failed && key(p.udt.as_ref()) == want)
+            .filter(|p| {
+                p.result.status != j::PaymentStatus::Failed && asset_key(p.udt.as_ref()) == want
+            })
             .map(|p| p.amount + p.result.fee)
             .sum();
         inbound.saturating_sub(outbound)
@@ -260,25 +255,12 @@ impl HubSim {
     /// invoices brought in.
     pub(super) fn list_channels(&self) -> Value {
         let st = self.state();
-        let mut local: BTreeMap<Option<String>, u128> = BTreeMap::new();
-        for inv in st.invoices.values() {
-            if inv.stored == Stored::Paid {
-                let key = inv
-                    .fields
-                    .udt
-                    .as_ref()
-                    .map(|s| serde_json::to_string(s).unwrap_or_default());
-                *local.entry(key).or_default() += inv.fields.amount.unwrap_or(0);
-            }
-        }
+        let mut local: BTreeMap<Option<String>, u128> = st.invoices.paid().clone();
         // As FNN reports it: a payment under way is an offered TLC, still inside local_balance;
         // a successful one has left it.
         let mut offered: BTreeMap<Option<String>, u128> = BTreeMap::new();
         for pay in st.payments.values() {
-            let key = pay
-                .udt
-                .as_ref()
-                .map(|s| serde_json::to_string(s).unwrap_or_default());
+            let key = asset_key(pay.udt.as_ref());
             match pay.result.status {
                 j::PaymentStatus::Failed => {}
                 j::PaymentStatus::Success => {
