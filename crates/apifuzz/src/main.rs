@@ -904,6 +904,11 @@ fn report(r: &Report) -> Result<bool> {
             format!("{tips} distinct tip ids in 2xx answers with a result"),
         ),
         (
+            "tip_invoices",
+            tips,
+            "the hub's invoice of each of those tips".into(),
+        ),
+        (
             "users",
             users,
             format!("{users} distinct (app, user) of accepted tips"),

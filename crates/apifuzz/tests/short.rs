@@ -81,6 +81,7 @@ fn twenty_thousand_mutated_requests_find_nothing() {
     }
     for table in [
         "tip_intents",
+        "tip_invoices",
         "users",
         "withdrawals",
         "ledger_transactions",

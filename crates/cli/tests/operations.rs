@@ -1641,11 +1641,12 @@ async fn an_api_killed_between_the_hub_and_the_invoice_write_loses_nothing() {
         "the caller never got an answer"
     );
     s.sim("sim_set_faults", json!({})).await;
-    let (id, attached): (Uuid, Option<String>) =
-        sqlx::query_as("SELECT id, invoice FROM tip_intents")
-            .fetch_one(s.store.pool())
-            .await
-            .unwrap();
+    let (id, attached): (Uuid, Option<String>) = sqlx::query_as(
+        "SELECT t.id, i.invoice FROM tip_intents t LEFT JOIN tip_invoices i ON i.tip_id = t.id",
+    )
+    .fetch_one(s.store.pool())
+    .await
+    .unwrap();
     assert_eq!(attached, None, "killed before the invoice was written");
     // the watcher reads the invoice back from the hub
     s.start_worker().await;

@@ -634,3 +634,124 @@ async fn the_hub_token_is_sent_as_a_bearer_header() {
     );
     assert!(e.to_string().contains("node_info"), "{e}");
 }
+
+/// A tip's invoice is stored once: a second attach (a concurrent request, the watcher) leaves
+/// the first, and the table refuses any change or removal, so the invoice a payer was shown is
+/// the one the tip settles against.
+#[tokio::test]
+async fn a_tips_invoice_is_stored_once_and_never_changed() {
+    let s = Stack::start().await;
+    let c = s.client();
+    let t = c.result("tip.create", tip_params("2")).await.unwrap();
+    let id: uuid::Uuid = t["tip_id"].as_str().unwrap().parse().unwrap();
+    let shown = t["invoice"].as_str().unwrap().to_string();
+    let again = s
+        .store
+        .attach_invoice(&s.app_id, id, "fibd1another", "worker")
+        .await
+        .unwrap();
+    assert_eq!(again, None, "a tip with an invoice keeps it");
+    let pool = s.store.pool();
+    for sql in [
+        "UPDATE tip_invoices SET invoice = 'fibd1another'",
+        "DELETE FROM tip_invoices",
+        "TRUNCATE tip_invoices",
+    ] {
+        let e = sqlx::query(sql).execute(pool).await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    let got = c
+        .result("tip.get", json!({"tip_id": id.to_string()}))
+        .await
+        .unwrap();
+    assert_eq!(got["invoice"], shown.as_str());
+    assert!(got["invoice_at"].is_string(), "{got}");
+}
+
+/// Upgrading a database from before the invoices had their own table moves every tip's invoice,
+/// with when and by whom it was attached; a tip without one stays without.
+#[tokio::test]
+async fn upgrading_moves_each_tips_invoice_to_its_own_table() {
+    let (store, _) = empty_db().await;
+    store.migrate_to(11).await.unwrap();
+    let pool = store.pool();
+    let app = "app_0123456789abcdef01234567";
+    sqlx::query("INSERT INTO apps (id, name) VALUES ($1, 'Old forum')")
+        .bind(app)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, app_id, external_id) VALUES (1, $1, 'reader'), (2, $1, 'author')",
+    )
+    .bind(app)
+    .execute(pool)
+    .await
+    .unwrap();
+    // (id, invoice, invoice_at, invoice_source): attached by the API, by the watcher, before
+    // migration 7 (no source), and not at all
+    let tips = [
+        (
+            "0190a000-0000-7000-8000-000000000001",
+            Some("fibd1api"),
+            Some("2026-11-01T10:00:00Z"),
+            Some("api"),
+        ),
+        (
+            "0190a000-0000-7000-8000-000000000002",
+            Some("fibd1watcher"),
+            Some("2026-11-01T11:00:00Z"),
+            Some("worker"),
+        ),
+        (
+            "0190a000-0000-7000-8000-000000000003",
+            Some("fibd1old"),
+            Some("2026-10-01T09:00:00Z"),
+            None,
+        ),
+        ("0190a000-0000-7000-8000-000000000004", None, None, None),
+    ];
+    for (n, (id, invoice, at, source)) in tips.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO tip_intents (id, app_id, post_id, from_user_id, to_user_id, asset, amount,
+                    request_fingerprint, payment_hash, state, expires_at, invoice, invoice_at,
+                    invoice_source)
+             VALUES ($1::uuid, $2, 'post-1', 1, 2, 'CKB', 100, 'f', $3, 'UNPAID',
+                     now() + interval '1 hour', $4, $5::timestamptz, $6)",
+        )
+        .bind(id)
+        .bind(app)
+        .bind(format!("0x{:064x}", n + 1))
+        .bind(invoice)
+        .bind(at)
+        .bind(source)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    store.migrate().await.unwrap();
+    assert!(store.is_migrated().await.unwrap());
+    for (id, invoice, at, source) in tips {
+        let id: uuid::Uuid = id.parse().unwrap();
+        let tip = store.tip(app, id).await.unwrap().expect("the tip");
+        assert_eq!(tip.invoice.as_deref(), invoice, "{id}");
+        let at = at.map(|a| a.parse::<chrono::DateTime<chrono::Utc>>().unwrap());
+        assert_eq!(tip.invoice_at, at, "{id}");
+        let issued: Vec<_> = store
+            .tip_events(app, id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.detail.as_deref() == Some("invoice issued"))
+            .collect();
+        match source {
+            Some(src) => {
+                assert_eq!(issued.len(), 1, "{id}");
+                assert_eq!(issued[0].source, src);
+                assert_eq!(Some(issued[0].at), at);
+            }
+            // before migration 7 the event was a tip_events row of its own (none here)
+            None => assert!(issued.is_empty(), "{id}"),
+        }
+    }
+}

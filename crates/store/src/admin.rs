@@ -117,12 +117,12 @@ impl Store {
         sqlx::query(
             "INSERT INTO tip_intents (id, app_id, post_id, from_user_id, to_user_id, asset, amount,
                     request_fingerprint, payment_hash, state, created_at, expires_at, updated_at,
-                    invoice_at, settled_at, ended_at)
+                    settled_at, ended_at)
              SELECT gen_random_uuid(), $1, 'post-' || (g % 5000), r.id, a.id, 'CKB', 150000000, 'seed',
                     '0x' || encode(sha256(convert_to($1 || g, 'UTF8')), 'hex'),
                     CASE WHEN (g / 1000) % 5 = 4 THEN 'EXPIRED' ELSE 'SETTLED' END,
                     now() - make_interval(secs => $2 - g), now() - make_interval(secs => $2 - g - 3600),
-                    now(), now() - make_interval(secs => $2 - g),
+                    now(),
                     CASE WHEN (g / 1000) % 5 = 4 THEN NULL ELSE now() - make_interval(secs => $2 - g - 5) END,
                     CASE WHEN (g / 1000) % 5 = 4 THEN now() - make_interval(secs => $2 - g - 3600) END
                FROM generate_series(0, $2 - 1) g
@@ -219,6 +219,7 @@ impl Store {
     pub async fn row_counts(&self) -> Result<Vec<(String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT 'tip_intents', count(*) FROM tip_intents
+             UNION ALL SELECT 'tip_invoices', count(*) FROM tip_invoices
              UNION ALL SELECT 'tip_events', count(*) FROM tip_events
              UNION ALL SELECT 'users', count(*) FROM users
              UNION ALL SELECT 'withdrawals', count(*) FROM withdrawals

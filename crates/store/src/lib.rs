@@ -96,6 +96,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "nonce brin, ended tips",
         include_str!("../migrations/0011_nonce_brin_ended_tips.sql"),
     ),
+    (
+        12,
+        "tip invoices",
+        include_str!("../migrations/0012_tip_invoices.sql"),
+    ),
 ];
 
 /// The channel `tip_intents` changes are announced on (payload: the tip id).
@@ -137,8 +142,11 @@ impl Store {
     }
 }
 
+/// The embedded migrations up to a version.
 #[derive(Debug)]
-struct Embedded;
+struct Embedded {
+    upto: i64,
+}
 
 impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(
@@ -147,6 +155,7 @@ impl<'s> MigrationSource<'s> for Embedded {
         Box::pin(async move {
             Ok(MIGRATIONS
                 .iter()
+                .filter(|(v, _, _)| *v <= self.upto)
                 .map(|(v, d, sql)| {
                     Migration::new(
                         *v,
@@ -186,7 +195,13 @@ impl Store {
     /// Applies every migration not yet applied (under Postgres' advisory lock, so several
     /// processes may start at once).
     pub async fn migrate(&self) -> Result<()> {
-        let migrator = Migrator::new(Embedded).await?;
+        self.migrate_to(i64::MAX).await
+    }
+
+    /// Applies the migrations up to `version` only: an upgrade test's database as an older
+    /// release left it.
+    pub async fn migrate_to(&self, version: i64) -> Result<()> {
+        let migrator = Migrator::new(Embedded { upto: version }).await?;
         migrator.run(&self.pool).await?;
         Ok(())
     }

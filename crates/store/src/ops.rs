@@ -454,7 +454,8 @@ impl Store {
     ) -> Result<Vec<WindowTip>> {
         let sql = format!(
             "SELECT x.id, x.app_id, x.asset, x.amount::text AS amount, x.state, x.payment_hash,
-                    x.invoice IS NOT NULL AS has_invoice, x.created_at
+                    EXISTS (SELECT 1 FROM tip_invoices i WHERE i.tip_id = x.id) AS has_invoice,
+                    x.created_at
                FROM tip_intents x
               WHERE {WINDOW}
                 AND ($4::timestamptz IS NULL OR (x.created_at, x.id) > ($4, $5))

@@ -184,13 +184,23 @@ pub struct Transition<'a> {
 
 pub(crate) const TIP_COLUMNS: &str = "t.id, t.app_id, t.post_id, fu.external_id AS from_user,
     tu.external_id AS to_user, t.asset, t.amount::text AS amount, t.message, t.idempotency_key,
-    t.request_fingerprint, t.payment_hash, t.invoice, t.state, t.hub_status, t.created_at,
-    t.expires_at, t.updated_at, t.invoice_at, t.pending_at, t.settled_at, t.ended_at,
-    t.next_check_at";
+    t.request_fingerprint, t.payment_hash, ti.invoice, t.state, t.hub_status, t.created_at,
+    t.expires_at, GREATEST(t.updated_at, ti.issued_at) AS updated_at, ti.issued_at AS invoice_at,
+    t.pending_at, t.settled_at, t.ended_at, t.next_check_at";
 
-pub(crate) const TIP_FROM: &str = "FROM tip_intents t
-    JOIN users fu ON fu.id = t.from_user_id
-    JOIN users tu ON tu.id = t.to_user_id";
+/// The joins [`TIP_COLUMNS`] reads from besides `tip_intents t`: the payer, the author and the
+/// invoice (a tip has none until the hub's is attached).
+macro_rules! tip_joins {
+    () => {
+        "JOIN users fu ON fu.id = t.from_user_id
+    JOIN users tu ON tu.id = t.to_user_id
+    LEFT JOIN tip_invoices ti ON ti.tip_id = t.id"
+    };
+}
+
+pub(crate) const TIP_JOINS: &str = tip_joins!();
+
+pub(crate) const TIP_FROM: &str = concat!("FROM tip_intents t\n    ", tip_joins!());
 
 pub(crate) fn parse_amount(s: &str) -> Result<Amount> {
     s.parse::<u128>()
@@ -499,8 +509,9 @@ impl Store {
                 AND NOT EXISTS (SELECT 1 FROM tip_events e
                                  WHERE e.tip_id = t.id AND e.app_id = t.app_id AND e.from_state IS NULL)
              UNION ALL
-             SELECT invoice_at, 'UNPAID', 'UNPAID', invoice_source, NULL, 'invoice issued', -1
-               FROM tip_intents WHERE id = $1 AND app_id = $2 AND invoice_source IS NOT NULL
+             SELECT i.issued_at, 'UNPAID', 'UNPAID', i.source, NULL, 'invoice issued', -1
+               FROM tip_invoices i JOIN tip_intents t ON t.id = i.tip_id
+              WHERE i.tip_id = $1 AND t.app_id = $2 AND i.source IS NOT NULL
              ORDER BY at, ord",
         )
         .bind(id)
@@ -544,7 +555,7 @@ impl Store {
         let ids: Vec<Uuid> = batch.iter().map(|b| b.0).collect();
         let apps: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
         let invoices: Vec<&str> = batch.iter().map(|b| b.2.as_str()).collect();
-        // The invoice's "issued" event is the row's invoice_at and invoice_source. The commit does
+        // The invoice's row is its "issued" event too (issued_at, source). The commit does
         // not wait for the disk (synchronous_commit off for this one transaction): if the
         // database crashes before the write reaches it, the tip is left without its invoice, and
         // the watcher reads the invoice back from the hub by the payment hash that was stored
@@ -552,11 +563,11 @@ impl Store {
         let done: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
             "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)),
                   v AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, app_id, invoice))
-             UPDATE tip_intents t
-                SET invoice = v.invoice, invoice_at = now(), invoice_source = $4, updated_at = now()
-               FROM v, lazy
-              WHERE t.id = v.id AND t.app_id = v.app_id AND t.invoice IS NULL
-             RETURNING t.id, t.invoice_at",
+             INSERT INTO tip_invoices (tip_id, invoice, source)
+             SELECT t.id, v.invoice, $4
+               FROM v JOIN tip_intents t ON t.id = v.id AND t.app_id = v.app_id, lazy
+             ON CONFLICT (tip_id) DO NOTHING
+             RETURNING tip_id, issued_at",
         )
         .bind(&ids)
         .bind(&apps)
@@ -597,7 +608,8 @@ impl Store {
                       LIMIT $1
                       FOR UPDATE SKIP LOCKED) due
               WHERE t.id = due.id
-             RETURNING t.id, t.app_id, t.state, t.payment_hash, t.invoice IS NOT NULL AS has_invoice,
+             RETURNING t.id, t.app_id, t.state, t.payment_hash,
+                       EXISTS (SELECT 1 FROM tip_invoices i WHERE i.tip_id = t.id) AS has_invoice,
                        t.asset, t.amount::text AS amount, t.created_at, t.expires_at,
                        t.check_failures, t.late_checks",
         )
@@ -970,8 +982,7 @@ impl Store {
             "SELECT {TIP_COLUMNS}, lt.commit_xid::text AS xid, lt.id AS lid
                FROM ledger_transactions lt
                JOIN tip_intents t ON t.id = lt.tip_id
-               JOIN users fu ON fu.id = t.from_user_id
-               JOIN users tu ON tu.id = t.to_user_id
+               {TIP_JOINS}
               WHERE lt.app_id = $1 AND lt.kind = 'tip_settle'
                 AND lt.commit_xid < pg_snapshot_xmin(pg_current_snapshot())
                 AND ($2::text IS NULL OR (lt.commit_xid, lt.id) > ($2::text::xid8, $3))

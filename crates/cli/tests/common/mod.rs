@@ -62,6 +62,13 @@ pub fn admin_url() -> String {
 
 /// A new, empty, migrated database for one test.
 pub async fn fresh_db() -> (Store, String) {
+    let (store, url) = empty_db().await;
+    store.migrate().await.expect("migrations");
+    (store, url)
+}
+
+/// A new database for one test, without any migration applied.
+pub async fn empty_db() -> (Store, String) {
     let admin = admin_url();
     let mut b = [0u8; 6];
     rand::thread_rng().fill_bytes(&mut b);
@@ -85,7 +92,6 @@ pub async fn fresh_db() -> (Store, String) {
     let store = Store::connect(&url, 20)
         .await
         .expect("connect to the test database");
-    store.migrate().await.expect("migrations");
     (store, url)
 }
 
