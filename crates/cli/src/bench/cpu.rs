@@ -63,29 +63,46 @@ impl Cpu {
         }
     }
 
+    /// Microseconds per operation of each process since `before`, in `procs` order, then
+    /// Postgres's (`None` when the server is not on this machine).
+    pub(super) fn per_op(&self, before: &Cpu, ops: u64) -> (Vec<(&'static str, f64)>, Option<f64>) {
+        let per = |secs: f64| secs * 1e6 / ops.max(1) as f64;
+        let procs = self
+            .procs
+            .iter()
+            .zip(&before.procs)
+            .map(|((name, now), (_, then))| (*name, per(now - then)))
+            .collect();
+        let pg = match (self.postgres, before.postgres) {
+            (Some(a), Some(b)) => Some(per(a - b)),
+            _ => None,
+        };
+        (procs, pg)
+    }
+
     /// Microseconds per operation of each process since `before`, and the sum without the hub
     /// simulator and the load generator (the operator's hub and the forum are not ours to count).
     pub(super) fn print_per_op(&self, before: &Cpu, ops: u64, what: &str) {
-        let per = |secs: f64| secs * 1e6 / ops.max(1) as f64;
+        let (procs, pg) = self.per_op(before, ops);
         let mut line = String::new();
         let mut ours = 0.0;
-        for ((name, now), (_, then)) in self.procs.iter().zip(&before.procs) {
-            let us = per(now - then);
-            if !matches!(*name, "hubsim" | "loadgen") {
+        for (name, us) in procs {
+            if !matches!(name, "hubsim" | "loadgen") {
                 ours += us;
             }
             line.push_str(&format!("{name} {us:.0} µs, "));
         }
-        match (self.postgres, before.postgres) {
-            (Some(a), Some(b)) => {
-                let us = per(a - b);
+        match pg {
+            Some(us) => {
                 ours += us;
                 line.push_str(&format!("postgres {us:.0} µs"));
                 println!(
                     "CPU per {what} ({ops} ops): {line}; sum without the simulator and the load generator: {ours:.0} µs"
                 );
             }
-            _ => println!("CPU per {what} ({ops} ops): {line}postgres n/a (not on this machine)"),
+            None => {
+                println!("CPU per {what} ({ops} ops): {line}postgres n/a (not on this machine)")
+            }
         }
     }
 }

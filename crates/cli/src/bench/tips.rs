@@ -173,23 +173,45 @@ pub(super) async fn run(a: &BenchArgs, b: Bench) -> Result<()> {
             "\n## sustained tip.create, 32 clients, {} s",
             a.sustain_secs
         );
+        println!("(CPU: µs per tip.create in that minute; RSS: MB at its end)");
         println!(
-            "{:>8} {:>10} {:>9} {:>9} {:>12} {:>13}",
-            "minute", "req/s", "p50 ms", "p99 ms", "serve RSS MB", "worker RSS MB"
+            "{:>6} {:>7} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>6} {:>7}",
+            "minute",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "serve",
+            "hubsim",
+            "postgr",
+            "serve",
+            "worker",
+            "hubsim"
+        );
+        println!(
+            "{:>6} {:>7} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>6} {:>7}",
+            "", "", "", "", "CPU", "CPU", "CPU", "RSS", "RSS", "RSS"
         );
         let mut left = a.sustain_secs;
         let mut minute = 1;
         while left > 0 {
             let secs = left.min(60);
+            let before = Cpu::read(&procs, &store).await;
             let mut r = load(&client, 32, secs, tip_create).await;
+            let after = Cpu::read(&procs, &store).await;
+            let (cpu, pg) = after.per_op(&before, r.latencies_us.len() as u64);
+            let us = |name: &str| cpu.iter().find(|c| c.0 == name).map_or(f64::NAN, |c| c.1);
             println!(
-                "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>12.1} {:>13.1}",
+                "{:>6} {:>7.0} {:>7.2} {:>7.2} {:>6.0} {:>7.0} {:>7.0} {:>6.1} {:>6.1} {:>7.1}",
                 minute,
                 r.rps(),
                 r.pct(0.5),
                 r.pct(0.99),
+                us("serve"),
+                us("hubsim"),
+                pg.unwrap_or(f64::NAN),
                 serve.rss_mb().unwrap_or(f64::NAN),
-                worker.rss_mb().unwrap_or(f64::NAN)
+                worker.rss_mb().unwrap_or(f64::NAN),
+                hubsim.rss_mb().unwrap_or(f64::NAN)
             );
             left -= secs;
             minute += 1;
