@@ -196,11 +196,9 @@ impl Book {
         self.hot.contains_key(hash) || self.cold.as_ref().is_some_and(|c| c.find(hash).is_some())
     }
 
-    /// Adds a new invoice (the caller made sure its hash is new).
+    /// Adds a new invoice, Open (the caller made sure its hash is new).
     pub(crate) fn insert(&mut self, hash: [u8; 32], inv: Box<Invoice>) {
-        if inv.stored == Stored::Paid {
-            *self.paid.entry(inv.fields.asset_key()).or_default() += inv.fields.amount.unwrap_or(0);
-        }
+        debug_assert_eq!(inv.stored, Stored::Open, "a new invoice is open");
         self.remember(hash, inv);
     }
 
@@ -242,7 +240,7 @@ impl Book {
         if from != to && (from == Stored::Paid || to == Stored::Paid) {
             let total = self.paid.entry(key).or_default();
             if to == Stored::Paid {
-                *total += amount;
+                *total = total.saturating_add(amount);
             } else {
                 *total = total.saturating_sub(amount);
             }

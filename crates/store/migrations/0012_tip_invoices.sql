@@ -15,15 +15,12 @@ CREATE TABLE tip_invoices (
     source     text
 );
 
--- The invoice a payer was shown is the one the tip is settled against: it never changes.
-CREATE FUNCTION tip_invoices_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'tip_invoices is append-only: a tip''s invoice is never changed or removed';
-END $$;
+-- The invoice a payer was shown is the one the tip is settled against: it never changes (the
+-- refusal the ledger and the audit log use).
 CREATE TRIGGER tip_invoices_append_only BEFORE UPDATE OR DELETE ON tip_invoices
-    FOR EACH ROW EXECUTE FUNCTION tip_invoices_immutable();
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
 CREATE TRIGGER tip_invoices_no_truncate BEFORE TRUNCATE ON tip_invoices
-    FOR EACH STATEMENT EXECUTE FUNCTION tip_invoices_immutable();
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
 
 INSERT INTO tip_invoices (tip_id, invoice, issued_at, source)
 SELECT id, invoice, COALESCE(invoice_at, updated_at), invoice_source
